@@ -1,0 +1,30 @@
+"""anchor_orm: server-side sessions for FastAPI, stored as SQLModel entities.
+
+The public names are the ones below; modules starting with ``_`` are private.
+"""
+
+from anchor_orm._anchor import Anchor, RequestSessions
+from anchor_orm._engine import create_engine
+from anchor_orm._errors import AnchorError, ConfigurationError
+from anchor_orm._expiry import ExpiryPolicy, utc_now
+from anchor_orm._models import AnchorSessionBase, UTCDateTime
+from anchor_orm._repository import IssuedSession, SessionRepository
+from anchor_orm._transport import CookieSettings
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "Anchor",
+    "AnchorError",
+    "AnchorSessionBase",
+    "ConfigurationError",
+    "CookieSettings",
+    "ExpiryPolicy",
+    "IssuedSession",
+    "RequestSessions",
+    "SessionRepository",
+    "UTCDateTime",
+    "create_engine",
+    "utc_now",
+    "__version__",
+]

@@ -1,0 +1,196 @@
+"""Carrying the signed token: read it from a request, write or clear the cookie."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from anchor_orm._errors import ConfigurationError
+
+SameSite = Literal["lax", "strict", "none"]
+_SAMESITE_HEADER_VALUE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+# Browsers cap a cookie near 4096 bytes; ours is about 120, anything far larger is junk.
+MAX_CREDENTIAL_LENGTH = 4096
+PENDING_KEY = "anchor_orm.pending"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """The session cookie. The defaults are the safe ones: change them only with a reason.
+
+    ``secure=False`` is for plain-http development only; browsers treat
+    http://localhost as secure, so even local development rarely needs it.
+    """
+
+    name: str = "anchor_session"
+    secure: bool = True
+    samesite: SameSite = "lax"
+    path: str = "/"
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in ' ;,="\t\r\n') or not self.name.isascii():
+            raise ConfigurationError(f"cookie name {self.name!r} is not a valid cookie name.")
+        samesite = str(self.samesite).lower()
+        if samesite not in _SAMESITE_HEADER_VALUE:
+            raise ConfigurationError(
+                f"samesite={self.samesite!r}: use 'lax' (the default), 'strict' or 'none'."
+            )
+        object.__setattr__(self, "samesite", samesite)
+        if samesite == "none" and not self.secure:
+            raise ConfigurationError(
+                "samesite='none' without secure=True is rejected by browsers: set secure=True "
+                "or use samesite='lax'."
+            )
+        if self.name.startswith("__Host-") and (not self.secure or self.path != "/" or self.domain):
+            raise ConfigurationError(
+                "a __Host- cookie needs secure=True, path='/' and no domain, or browsers "
+                "drop it: fix those settings or drop the __Host- prefix."
+            )
+        if self.name.startswith("__Secure-") and not self.secure:
+            raise ConfigurationError("a __Secure- cookie needs secure=True: set it, or drop the prefix.")
+        if not self.path.startswith("/"):
+            raise ConfigurationError(f"cookie path {self.path!r} must start with '/'.")
+
+    def set_cookie_header(self, value: str, max_age_seconds: int | None) -> str:
+        """A Set-Cookie value; ``max_age_seconds=None`` makes a browser-session cookie."""
+        parts = [f"{self.name}={value}"]
+        if max_age_seconds is not None:
+            parts.append(f"Max-Age={max(max_age_seconds, 0)}")
+        return "; ".join(parts + self._attributes())
+
+    def clear_cookie_header(self) -> str:
+        # The same attributes as when it was set, or the browser keeps the original.
+        expired = "expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        return "; ".join([f'{self.name}=""', "Max-Age=0", expired, *self._attributes()])
+
+    def _attributes(self) -> list[str]:
+        attributes = [f"Path={self.path}"]
+        if self.domain:
+            attributes.append(f"Domain={self.domain}")
+        if self.secure:
+            attributes.append("Secure")
+        attributes.append("HttpOnly")
+        attributes.append(f"SameSite={_SAMESITE_HEADER_VALUE[self.samesite]}")
+        return attributes
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    value: str
+    # Bearer requests cannot be forged cross-site (a browser never adds the header on
+    # its own), so the CSRF guard skips them.
+    via_bearer: bool
+
+
+def read_credential(connection: HTTPConnection, cookie_name: str, *, bearer: bool) -> Credential | None:
+    """The signed token the request carries (Authorization header first), unverified."""
+    authorization = connection.headers.get("authorization") if bearer else None
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return Credential(value.strip()[:MAX_CREDENTIAL_LENGTH + 1], True)
+    value = connection.cookies.get(cookie_name)
+    if value is None:
+        return None
+    return Credential(value.strip('"')[:MAX_CREDENTIAL_LENGTH + 1], False)
+
+
+@dataclass(slots=True)
+class PendingCookie:
+    """What this request will do to the cookie, applied by AnchorMiddleware."""
+
+    set_value: str | None = None
+    max_age_seconds: int | None = None
+    clear: bool = False
+    # A cookie for a new session is sent only once its transaction committed.
+    awaiting_commit: bool = False
+    headers_written: bool = False
+    # The session a dependency validated or a login created in this request.
+    current_session: Any = None
+
+    def set(self, value: str, expires_at: datetime | None, now: datetime) -> None:
+        self.set_value = value
+        self.clear = False
+        self.max_age_seconds = None if expires_at is None else int((expires_at - now).total_seconds())
+
+    def remove(self) -> None:
+        self.set_value = None
+        self.awaiting_commit = False
+        self.clear = True
+
+
+UNCOMMITTED_LOGIN_BODY = (
+    b'{"detail":"anchor_orm: a session was created but its transaction was not committed '
+    b"before the response. Commit in the route, or declare the database dependency with "
+    b'Depends(get_db, scope=\\"function\\") so it commits before the response is sent."}'
+)
+
+
+class AnchorMiddleware:
+    """Adds the session's Set-Cookie to whatever Response the route returned.
+
+    A route may return a RedirectResponse or a template; the cookie must still reach
+    the client, so it is added here rather than on FastAPI's injected Response. Every
+    response that sets the cookie is marked ``Cache-Control: no-store`` so no shared
+    cache hands one user's cookie to another.
+    """
+
+    def __init__(self, app: ASGIApp, settings: CookieSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        pending = PendingCookie()
+        scope[PENDING_KEY] = pending
+        replaced = False
+
+        async def send_with_cookie(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": UNCOMMITTED_LOGIN_BODY})
+                return
+            if message["type"] == "http.response.start":
+                if pending.awaiting_commit and pending.set_value is not None:
+                    # Sending this cookie would log the user in to a row that was never
+                    # saved; a clear error names the fix instead.
+                    replaced = True
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 500,
+                            "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
+                        }
+                    )
+                    return
+                headers = MutableHeaders(scope=message)
+                header_value = None
+                if pending.set_value is not None:
+                    header_value = self.settings.set_cookie_header(pending.set_value, pending.max_age_seconds)
+                elif pending.clear:
+                    header_value = self.settings.clear_cookie_header()
+                if header_value is not None:
+                    headers.append("set-cookie", header_value)
+                    headers["cache-control"] = "no-store"
+                    _add_vary_cookie(headers)
+                    pending.headers_written = True
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _add_vary_cookie(headers: MutableHeaders) -> None:
+    vary = headers.get("vary")
+    if vary is None:
+        headers["vary"] = "Cookie"
+    elif "cookie" not in vary.lower():
+        headers["vary"] = f"{vary}, Cookie"
+

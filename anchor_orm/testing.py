@@ -1,0 +1,140 @@
+"""Helpers for testing an application that uses anchor_orm.
+
+- ``MovableClock``: pass it as ``Anchor(clock=...)`` and move time instead of sleeping.
+- ``TestDatabase`` / ``test_database``: a throwaway database on SQLite or PostgreSQL
+  with your tables, so one test suite runs on both.
+- ``log_in``: log an httpx test client in as a user in one line.
+"""
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from anchor_orm._anchor import Anchor
+from anchor_orm._engine import create_engine
+
+Backend = Literal["sqlite", "postgresql"]
+BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+class MovableClock:
+    """A UTC clock that stands still until a test moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        """Moves time forward: ``clock.advance(minutes=5)``."""
+        self.current += delta if delta is not None else timedelta(**kwargs)
+        return self.current
+
+
+def postgres_url() -> str:
+    """The server the PostgreSQL half of tests uses (ANCHOR_TEST_POSTGRES_URL)."""
+    return os.environ.get("ANCHOR_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+async def postgres_unavailable_reason(url: str | None = None) -> str | None:
+    """None when the PostgreSQL server answers, else why not."""
+    engine = create_engine(url or postgres_url(), poolclass=sa.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure means "not usable here"
+        return f"PostgreSQL is not reachable at {url or postgres_url()}: {type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+@dataclass
+class TestDatabase:
+    """A throwaway database and an engine on it."""
+
+    __test__ = False  # not a pytest test class
+
+    backend: Backend
+    url: sa.URL
+    engine: AsyncEngine
+
+    def session(self) -> AsyncSession:
+        return AsyncSession(self.engine, expire_on_commit=False)
+
+    async def create_tables(self, metadata: sa.MetaData) -> None:
+        async with self.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+
+    async def empty_tables(self, metadata: sa.MetaData) -> None:
+        async with self.engine.begin() as connection:
+            if self.backend == "postgresql":
+                names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+                if names:
+                    await connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(metadata.sorted_tables):
+                    await connection.execute(table.delete())
+
+
+@asynccontextmanager
+async def test_database(backend: Backend, **engine_kwargs: Any) -> AsyncIterator[TestDatabase]:
+    """A new empty database (a temporary SQLite file, or a new PostgreSQL database
+    on the ANCHOR_TEST_POSTGRES_URL server), dropped afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="anchor-test-") as folder:
+            url = sa.make_url(f"sqlite+aiosqlite:///{Path(folder) / 'test.db'}")
+            engine = create_engine(url, **engine_kwargs)
+            try:
+                yield TestDatabase(backend, url, engine)
+            finally:
+                await engine.dispose()
+        return
+    server_url = sa.make_url(postgres_url())
+    name = f"anchor_test_{secrets.token_hex(6)}"
+    await _postgres_admin(server_url, f'CREATE DATABASE "{name}"')
+    url = server_url.set(database=name)
+    engine = create_engine(url, **engine_kwargs)
+    try:
+        yield TestDatabase(backend, url, engine)
+    finally:
+        await engine.dispose()
+        await _postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _postgres_admin(server_url: sa.URL, statement: str) -> None:
+    engine = create_engine(server_url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def log_in(client: Any, anchor: Anchor[Any], db: Any, user: Any, **create_kwargs: Any) -> str:
+    """Creates a session for ``user``, commits it, and gives ``client`` its cookie.
+
+    ``db`` is an AsyncSession; the signed token is returned for Bearer use too.
+    """
+    issued = await anchor.repository(db).create(user, **create_kwargs)
+    await db.commit()
+    client.cookies.set(anchor.cookie.name, issued.token)
+    return issued.token
+
+
+def run(coroutine: Any) -> Any:
+    """Runs a coroutine from synchronous code (pytest session fixtures)."""
+    return asyncio.run(coroutine)

@@ -1,0 +1,1 @@
+"""The example app: users, login, a sessions page, logout everywhere."""
