@@ -24,7 +24,7 @@ __all__ = [
     "RequestSessions",
     "SessionRepository",
     "UTCDateTime",
+    "__version__",
     "create_engine",
     "utc_now",
-    "__version__",
 ]

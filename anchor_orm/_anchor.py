@@ -19,7 +19,13 @@ from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
 from anchor_orm._repository import IssuedSession, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
 from anchor_orm._tokens import TokenSigner
-from anchor_orm._transport import PENDING_KEY, AnchorMiddleware, CookieSettings, PendingCookie, read_credential
+from anchor_orm._transport import (
+    PENDING_KEY,
+    AnchorMiddleware,
+    CookieSettings,
+    PendingCookie,
+    read_credential,
+)
 
 # Raised by drivers and pools when the database cannot answer: a 503, not a 500.
 DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -36,7 +42,9 @@ class RequestSessions(SessionRepository[SessionT]):
     """The repository bound to one request: it also sets and clears the cookie."""
 
     def __init__(self, anchor: "Anchor[SessionT]", db: Any, request: HTTPConnection) -> None:
-        super().__init__(db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock)
+        super().__init__(
+            db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock
+        )
         self._anchor = anchor
         self._request = request
         self._pending = _pending_cookie(request)
@@ -96,9 +104,13 @@ class RequestSessions(SessionRepository[SessionT]):
         count = await super().revoke_all(user, keep=keep)
         current = self._pending.current_session
         keep_id = keep if isinstance(keep, str) or keep is None else keep.id
-        if current is not None and current.id != keep_id:
-            if getattr(current, self.model_info.user_id_column.key) == self.model_info.user_key(user):
-                self._pending.remove()
+        owner_key = self.model_info.user_key(user)
+        if (
+            current is not None
+            and current.id != keep_id
+            and getattr(current, self.model_info.user_id_column.key) == owner_key
+        ):
+            self._pending.remove()
         return count
 
     def _is_current(self, session_id: str) -> bool:
@@ -160,11 +172,15 @@ class Anchor(Generic[SessionT]):
         self.csrf_guard = CSRFGuard(trusted_origins)
         self._db_annotation = _db_annotation(db)
         # Only for OpenAPI: these make the docs show how to authenticate.
-        self._cookie_scheme = APIKeyCookie(name=self.cookie.name, auto_error=False, scheme_name="session cookie")
+        self._cookie_scheme = APIKeyCookie(
+            name=self.cookie.name, auto_error=False, scheme_name="session cookie"
+        )
         self._bearer_scheme = HTTPBearer(auto_error=False, scheme_name="session bearer token")
 
         self.get_session: Callable[..., Awaitable[SessionT]] = self.session_dependency()  # type: ignore[assignment]
-        self.get_optional_session: Callable[..., Awaitable[SessionT | None]] = self.session_dependency(optional=True)
+        self.get_optional_session: Callable[..., Awaitable[SessionT | None]] = self.session_dependency(
+            optional=True
+        )
         self.current_user = self._make_current_user()
         self.sessions = self._make_sessions_dependency()
         self.csrf_protect = self._make_csrf_dependency()
@@ -175,7 +191,9 @@ class Anchor(Generic[SessionT]):
 
     def repository(self, db: Any) -> SessionRepository[SessionT]:
         """A repository on ``db`` outside a request (scripts, background jobs, tests)."""
-        return SessionRepository(db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock)
+        return SessionRepository(
+            db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock
+        )
 
     def session_dependency(
         self, *, optional: bool = False, csrf: bool = True, fresh_within: timedelta | None = None

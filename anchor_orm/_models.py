@@ -1,6 +1,6 @@
 """The session entity that applications subclass, and the UTC datetime column type."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             # A naive value is ambiguous: refusing it beats silently storing local time.
             raise ValueError(f"anchor_orm stores timezone-aware datetimes only; got naive {value!r}")
-        utc_value = value.astimezone(timezone.utc)
+        utc_value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             # SQLite compares the stored text: one fixed form (naive UTC) keeps ORDER BY right.
             return utc_value.replace(tzinfo=None)
@@ -43,8 +43,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class AnchorSessionBase(SQLModel):

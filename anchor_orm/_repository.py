@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any, Generic
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, ScalarResult
+from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
-from sqlalchemy.engine import CursorResult, ScalarResult
-from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from anchor_orm._expiry import Clock, ExpiryPolicy, is_live, utc_now
@@ -59,6 +59,7 @@ class SessionRepository(Generic[SessionT]):
         clock: Clock = utc_now,
     ) -> None:
         self.db = db
+        self.model_info = model_info
         self._info = model_info
         self._model = model_info.model
         self._signer = signer
@@ -68,7 +69,8 @@ class SessionRepository(Generic[SessionT]):
     async def _entities(self, statement: Any) -> ScalarResult[Any]:
         # SQLModel's AsyncSession warns on execute(); SQLAlchemy's has no exec(). Both work.
         if isinstance(self.db, AsyncSession):
-            return await self.db.exec(statement)
+            found: ScalarResult[Any] = await self.db.exec(statement)
+            return found
         return (await self.db.execute(statement)).scalars()
 
     async def _write(self, statement: Any) -> CursorResult[Any]:

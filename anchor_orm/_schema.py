@@ -72,7 +72,11 @@ def inspect_session_model(model: type[SessionT]) -> SessionModelInfo[SessionT]:
     except SQLAlchemyError as error:
         raise ConfigurationError(f"{name}'s mappings do not configure: {error}") from error
     owner: RelationshipProperty[Any] | None = next(
-        (rel for rel in relationships if fk_column in rel.local_columns and rel.direction.name == "MANYTOONE"),
+        (
+            rel
+            for rel in relationships
+            if fk_column in rel.local_columns and rel.direction.name == "MANYTOONE"
+        ),
         None,
     )
     if owner is None:

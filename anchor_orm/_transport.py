@@ -89,15 +89,15 @@ class Credential:
 def read_credential(connection: HTTPConnection, cookie_name: str, *, bearer: bool) -> Credential | None:
     """The signed token the request carries (Authorization header first), unverified."""
     authorization = connection.headers.get("authorization") if bearer else None
-    if authorization is not None:
+    if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        return Credential(value.strip()[:MAX_CREDENTIAL_LENGTH + 1], True)
-    value = connection.cookies.get(cookie_name)
-    if value is None:
+        return Credential(value.strip()[: MAX_CREDENTIAL_LENGTH + 1], True)
+    cookie_value = connection.cookies.get(cookie_name)
+    if cookie_value is None:
         return None
-    return Credential(value.strip('"')[:MAX_CREDENTIAL_LENGTH + 1], False)
+    return Credential(cookie_value.strip('"')[: MAX_CREDENTIAL_LENGTH + 1], False)
 
 
 @dataclass(slots=True)
@@ -167,7 +167,10 @@ class AnchorMiddleware:
                         {
                             "type": "http.response.start",
                             "status": 500,
-                            "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"cache-control", b"no-store"),
+                            ],
                         }
                     )
                     return
@@ -193,4 +196,3 @@ def _add_vary_cookie(headers: MutableHeaders) -> None:
         headers["vary"] = "Cookie"
     elif "cookie" not in vary.lower():
         headers["vary"] = f"{vary}, Cookie"
-

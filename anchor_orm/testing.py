@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ class MovableClock:
     """A UTC clock that stands still until a test moves it."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+        self.current = start or datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.current

@@ -12,7 +12,14 @@ import pytest
 from sqlmodel import SQLModel
 
 import tests.models  # noqa: F401 - registers the test tables on SQLModel.metadata
-from anchor_orm.testing import BACKENDS, Backend, TestDatabase, postgres_unavailable_reason, run, test_database
+from anchor_orm.testing import (
+    BACKENDS,
+    Backend,
+    TestDatabase,
+    postgres_unavailable_reason,
+    run,
+    test_database,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _postgres_checked: list[str | None] = []
@@ -29,7 +36,9 @@ def require_backend(backend: Backend) -> None:
         return
     if IN_CI:
         pytest.fail(f"{reason} (CI=true requires PostgreSQL)")
-    pytest.skip(f"{reason}; the PostgreSQL half of the storage tests is skipped (set ANCHOR_TEST_POSTGRES_URL)")
+    pytest.skip(
+        f"{reason}; the PostgreSQL half of the storage tests is skipped (set ANCHOR_TEST_POSTGRES_URL)"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
