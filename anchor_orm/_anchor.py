@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
-from anchor_orm._repository import IssuedSession, SessionRepository
+from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
 from anchor_orm._tokens import TokenSigner
 from anchor_orm._transport import (
@@ -113,6 +113,14 @@ class RequestSessions(SessionRepository[SessionT]):
             self._pending.remove()
         return count
 
+    async def password_changed(self, session: SessionT) -> int:
+        """After a password change on ``session``: ends every other session of its user
+        and gives this one a new token marked as a fresh login. The count revoked."""
+        user = getattr(session, self.model_info.user_relationship.key)
+        revoked_count = await self.revoke_all(user, keep=session)
+        await self.rotate(session, reauthenticated=True)
+        return revoked_count
+
     def _is_current(self, session_id: str) -> bool:
         current = self._pending.current_session
         return current is not None and current.id == session_id
@@ -162,8 +170,13 @@ class Anchor(Generic[SessionT]):
         clock: Clock = utc_now,
         trusted_origins: Sequence[str] = (),
         bearer: bool = True,
+        max_sessions_per_user: int | None = None,
     ) -> None:
         self.model_info = inspect_session_model(session_model)
+        if max_sessions_per_user is not None and max_sessions_per_user < 1:
+            raise ConfigurationError("max_sessions_per_user must be at least 1, or None for no limit.")
+        self.max_sessions_per_user = max_sessions_per_user
+        self._recent_touches = RecentTouches()
         self.signer = TokenSigner(secret_keys)
         self.cookie = cookie or CookieSettings()
         self.policy = policy or ExpiryPolicy()
