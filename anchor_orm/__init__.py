@@ -6,6 +6,14 @@ The public names are the ones below; modules starting with ``_`` are private.
 from anchor_orm._anchor import Anchor, RequestSessions
 from anchor_orm._engine import create_engine
 from anchor_orm._errors import AnchorError, ConfigurationError
+from anchor_orm._events import (
+    RevokeReason,
+    SessionCreated,
+    SessionEvent,
+    SessionEvents,
+    SessionRevoked,
+    SessionRotated,
+)
 from anchor_orm._expiry import ExpiryPolicy, utc_now
 from anchor_orm._models import AnchorSessionBase, UTCDateTime
 from anchor_orm._repository import IssuedSession, SessionRepository
@@ -22,7 +30,13 @@ __all__ = [
     "ExpiryPolicy",
     "IssuedSession",
     "RequestSessions",
+    "RevokeReason",
+    "SessionCreated",
+    "SessionEvent",
+    "SessionEvents",
     "SessionRepository",
+    "SessionRevoked",
+    "SessionRotated",
     "UTCDateTime",
     "__version__",
     "create_engine",

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError
+from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
 from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
@@ -43,7 +44,12 @@ class RequestSessions(SessionRepository[SessionT]):
 
     def __init__(self, anchor: "Anchor[SessionT]", db: Any, request: HTTPConnection) -> None:
         super().__init__(
-            db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock
+            db,
+            anchor.model_info,
+            signer=anchor.signer,
+            policy=anchor.policy,
+            clock=anchor.clock,
+            events=anchor.events,
         )
         self._anchor = anchor
         self._request = request
@@ -63,14 +69,21 @@ class RequestSessions(SessionRepository[SessionT]):
         Always a new token: whatever session the browser carried is revoked, so a
         token planted before login (session fixation) never gains the login.
         """
-        await self.logout()
         client = self._request.client
+        ip_address = client.host if client else None
+        user_agent = self._request.headers.get("user-agent")
+        new_device = None
+        if self._anchor.events.wants(SessionCreated):
+            # Asked before logout() deletes the session this browser may already carry.
+            new_device = await self.is_new_device(user, ip_address=ip_address, user_agent=user_agent)
+        await self.logout()
         issued = await self.create(
             user,
             remember=remember,
-            ip_address=client.host if client else None,
-            user_agent=self._request.headers.get("user-agent"),
+            ip_address=ip_address,
+            user_agent=user_agent,
             data=data,
+            new_device=new_device,
         )
         self._set_cookie_after_commit(issued.token, issued.session)
         self._pending.current_session = issued.session
@@ -93,15 +106,23 @@ class RequestSessions(SessionRepository[SessionT]):
             self._set_cookie_after_commit(token, session)
         return token
 
-    async def revoke(self, session_or_id: SessionT | str, *, owner: Any) -> bool:
+    async def revoke(
+        self, session_or_id: SessionT | str, *, owner: Any, reason: RevokeReason = RevokeReason.REVOKE
+    ) -> bool:
         session_id = session_or_id if isinstance(session_or_id, str) else session_or_id.id
-        revoked = await super().revoke(session_or_id, owner=owner)
+        revoked = await super().revoke(session_or_id, owner=owner, reason=reason)
         if revoked and self._is_current(session_id):
             self._pending.remove()
         return revoked
 
-    async def revoke_all(self, user: Any, *, keep: SessionT | str | None = None) -> int:
-        count = await super().revoke_all(user, keep=keep)
+    async def revoke_all(
+        self,
+        user: Any,
+        *,
+        keep: SessionT | str | None = None,
+        reason: RevokeReason = RevokeReason.REVOKE_ALL,
+    ) -> int:
+        count = await super().revoke_all(user, keep=keep, reason=reason)
         current = self._pending.current_session
         keep_id = keep if isinstance(keep, str) or keep is None else keep.id
         owner_key = self.model_info.user_key(user)
@@ -117,7 +138,7 @@ class RequestSessions(SessionRepository[SessionT]):
         """After a password change on ``session``: ends every other session of its user
         and gives this one a new token marked as a fresh login. The count revoked."""
         user = getattr(session, self.model_info.user_relationship.key)
-        revoked_count = await self.revoke_all(user, keep=session)
+        revoked_count = await self.revoke_all(user, keep=session, reason=RevokeReason.PASSWORD_CHANGE)
         await self.rotate(session, reauthenticated=True)
         return revoked_count
 
@@ -183,6 +204,8 @@ class Anchor(Generic[SessionT]):
         self.clock = clock
         self.bearer = bearer
         self.csrf_guard = CSRFGuard(trusted_origins)
+        # Subscriptions to session created / rotated / revoked: anchor.events.subscribe(...).
+        self.events = SessionEvents()
         self._db_annotation = _db_annotation(db)
         # Only for OpenAPI: these make the docs show how to authenticate.
         self._cookie_scheme = APIKeyCookie(
@@ -205,7 +228,12 @@ class Anchor(Generic[SessionT]):
     def repository(self, db: Any) -> SessionRepository[SessionT]:
         """A repository on ``db`` outside a request (scripts, background jobs, tests)."""
         return SessionRepository(
-            db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock
+            db,
+            self.model_info,
+            signer=self.signer,
+            policy=self.policy,
+            clock=self.clock,
+            events=self.events,
         )
 
     def session_dependency(

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents, SessionRevoked, SessionRotated
 from anchor_orm._expiry import Clock, ExpiryPolicy, is_live, utc_now
 from anchor_orm._schema import SessionModelInfo, SessionT
 from anchor_orm._tokens import TokenParts, TokenSigner, hash_secret, new_token, secret_matches, split_token
@@ -83,6 +84,7 @@ class SessionRepository(Generic[SessionT]):
         clock: Clock = utc_now,
         max_sessions_per_user: int | None = None,
         recent_touches: RecentTouches | None = None,
+        events: SessionEvents | None = None,
     ) -> None:
         if max_sessions_per_user is not None and max_sessions_per_user < 1:
             raise ValueError("max_sessions_per_user must be at least 1, or None for no limit")
@@ -95,6 +97,7 @@ class SessionRepository(Generic[SessionT]):
         self._signer = signer
         self.policy = policy or ExpiryPolicy()
         self._clock = clock
+        self._events = events
 
     async def _entities(self, statement: Any) -> ScalarResult[Any]:
         # SQLModel's AsyncSession warns on execute(); SQLAlchemy's has no exec(). Both work.
@@ -126,8 +129,13 @@ class SessionRepository(Generic[SessionT]):
         ip_address: str | None = None,
         user_agent: str | None = None,
         data: dict[str, Any] | None = None,
+        new_device: bool | None = None,
     ) -> IssuedSession[SessionT]:
-        """Adds a session for ``user`` and flushes; the token is returned once."""
+        """Adds a session for ``user`` and flushes; the token is returned once.
+
+        ``new_device`` is the flag of the SessionCreated event; None works it out from
+        the user's other stored sessions (only when a handler listens).
+        """
         user_key = self._info.user_key(user)
         now = self.now()
         parts = new_token()
@@ -151,7 +159,21 @@ class SessionRepository(Generic[SessionT]):
         set_committed_value(session, self._info.user_relationship.key, user)
         self.db.add(session)
         await self.db.flush()
-        logger.info("session created", extra={"session_id": session.id})
+        logger.info("session created: %s", session.id, extra={"session_id": session.id})
+        if self._events is not None and self._events.wants(SessionCreated):
+            if new_device is None:
+                new_device = await self.is_new_device(
+                    user, ip_address=values["ip_address"], user_agent=values["user_agent"], exclude=session.id
+                )
+            created = SessionCreated(
+                session.id,
+                user_key,
+                now,
+                ip_address=session.ip_address,
+                user_agent=session.user_agent,
+                new_device=new_device,
+            )
+            await self._events.emit(created, self.db)
         if self.max_sessions_per_user is not None:
             await self._evict_oldest(user_key, keep_newest=self.max_sessions_per_user)
         return IssuedSession(session, self._require_signer().sign(_join(parts)))
@@ -210,10 +232,7 @@ class SessionRepository(Generic[SessionT]):
             .scalar_subquery()
         )
         statement = sa.delete(model).where(user_id_column == user_key, col(model.id).in_(beyond_limit))
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        if result.rowcount:
-            logger.info("sessions evicted over the per-user limit: %d", result.rowcount)
-        return int(result.rowcount)
+        return await self._delete_and_report(statement, RevokeReason.EVICTION)
 
     async def _touch(self, session: SessionT, now: datetime) -> bool:
         if not self._recent_touches.claim(session.id, now, self.policy.touch_threshold(now)):
@@ -264,7 +283,9 @@ class SessionRepository(Generic[SessionT]):
         )
         return (await self._entities(statement)).all()
 
-    async def revoke(self, session_or_id: SessionT | str, *, owner: Any) -> bool:
+    async def revoke(
+        self, session_or_id: SessionT | str, *, owner: Any, reason: RevokeReason = RevokeReason.REVOKE
+    ) -> bool:
         """Deletes one session of ``owner``; False when it is not theirs or is gone.
 
         Pass ``owner=None`` only from trusted code (an admin tool): it skips the check.
@@ -273,13 +294,9 @@ class SessionRepository(Generic[SessionT]):
         statement = sa.delete(self._model).where(col(self._model.id) == session_id)
         if owner is not None:
             statement = statement.where(self._info.user_id_column == self._info.user_key(owner))
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        revoked = result.rowcount == 1
-        if revoked:
-            logger.info("session revoked", extra={"session_id": session_id})
-        return revoked
+        return await self._delete_and_report(statement, reason) == 1
 
-    async def revoke_token(self, token: str) -> bool:
+    async def revoke_token(self, token: str, *, reason: RevokeReason = RevokeReason.LOGOUT) -> bool:
         """Deletes the session of ``token`` if it is authentic (a logout)."""
         unsigned = self._require_signer().unsign(token)
         parts = split_token(unsigned[0]) if unsigned else None
@@ -289,21 +306,65 @@ class SessionRepository(Generic[SessionT]):
         statement = sa.delete(model).where(
             col(model.id) == parts.session_id, col(model.secret_hash) == hash_secret(parts.secret)
         )
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        revoked = result.rowcount == 1
-        if revoked:
-            logger.info("session revoked", extra={"session_id": parts.session_id})
-        return revoked
+        return await self._delete_and_report(statement, reason) == 1
 
-    async def revoke_all(self, user: Any, *, keep: SessionT | str | None = None) -> int:
+    async def revoke_all(
+        self,
+        user: Any,
+        *,
+        keep: SessionT | str | None = None,
+        reason: RevokeReason = RevokeReason.REVOKE_ALL,
+    ) -> int:
         """Deletes every session of ``user`` (but ``keep``) in one statement; the count."""
         statement = sa.delete(self._model).where(self._info.user_id_column == self._info.user_key(user))
         if keep is not None:
             keep_id = keep if isinstance(keep, str) else keep.id
             statement = statement.where(col(self._model.id) != keep_id)
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        logger.info("sessions revoked: %d", result.rowcount)
-        return int(result.rowcount)
+        return await self._delete_and_report(statement, reason)
+
+    async def is_new_device(
+        self, user: Any, *, ip_address: str | None, user_agent: str | None, exclude: str | None = None
+    ) -> bool:
+        """True when none of ``user``'s stored sessions has this user agent and IP address.
+
+        Only rows still in the table count: a device whose sessions all ended by logout
+        or purge is new again.
+        """
+        model = self._model
+        statement = (
+            sa.select(model.id)  # type: ignore[call-overload]
+            .where(
+                self._info.user_id_column == self._info.user_key(user),
+                col(model.ip_address).is_not_distinct_from(_clip(ip_address, 45)),
+                col(model.user_agent).is_not_distinct_from(_clip(user_agent, 512)),
+            )
+            .limit(1)
+        )
+        if exclude is not None:
+            statement = statement.where(col(model.id) != exclude)
+        return (await self._entities(statement)).first() is None
+
+    async def _delete_and_report(self, statement: Any, reason: RevokeReason) -> int:
+        """Runs a DELETE of sessions; logs and emits one revocation per deleted row."""
+        model = self._model
+        returning = statement.returning(col(model.id), self._info.user_id_column)
+        result = await self._write(returning.execution_options(synchronize_session="fetch"))
+        deleted: Sequence[Any] = result.all()
+        now = self.now()
+        if reason is RevokeReason.EXPIRY_PURGE and deleted:
+            # One line per batch: a purge can end thousands of sessions.
+            logger.info("expired sessions purged: %d", len(deleted))
+        for session_id, user_id in deleted:
+            if reason is not RevokeReason.EXPIRY_PURGE:
+                logger.info(
+                    "session revoked (%s): %s",
+                    reason.value,
+                    session_id,
+                    extra={"session_id": session_id, "reason": reason.value},
+                )
+            if self._events is not None:
+                await self._events.emit(SessionRevoked(session_id, user_id, now, reason=reason), self.db)
+        return len(deleted)
 
     async def rotate(self, session: SessionT, *, reauthenticated: bool = False) -> str:
         """A new secret for ``session`` and its new signed token; the old one stops working.
@@ -317,7 +378,11 @@ class SessionRepository(Generic[SessionT]):
         if reauthenticated:
             session.authenticated_at = self.now()
         await self.db.flush()
-        logger.info("session rotated", extra={"session_id": session.id})
+        logger.info("session rotated: %s", session.id, extra={"session_id": session.id})
+        if self._events is not None:
+            user_key = getattr(session, self._info.user_id_column.key)
+            rotated = SessionRotated(session.id, user_key, self.now(), reauthenticated=reauthenticated)
+            await self._events.emit(rotated, self.db)
         return self._require_signer().sign(_join(parts))
 
     async def purge_expired(self, *, batch_size: int = 1000, max_batches: int | None = None) -> int:
@@ -340,10 +405,17 @@ class SessionRepository(Generic[SessionT]):
                 .scalar_subquery()
             )
             statement = sa.delete(model).where(col(model.id).in_(expired_ids))
-            result = await self._write(statement.execution_options(synchronize_session=False))
-            purged_count += int(result.rowcount)
+            if self._events is not None and self._events.wants(SessionRevoked):
+                deleted_count = await self._delete_and_report(statement, RevokeReason.EXPIRY_PURGE)
+            else:
+                # Nobody listens: no ids to send back, and one log line per batch, not per row.
+                result = await self._write(statement.execution_options(synchronize_session=False))
+                deleted_count = int(result.rowcount)
+                if deleted_count:
+                    logger.info("expired sessions purged: %d", deleted_count)
+            purged_count += deleted_count
             batches_done += 1
-            if result.rowcount < batch_size:
+            if deleted_count < batch_size:
                 break
         return purged_count
 
