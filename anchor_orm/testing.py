@@ -115,6 +115,10 @@ async def test_database(backend: Backend, **engine_kwargs: Any) -> AsyncIterator
         await _postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Its name starts with "test": imported into a test module, pytest would collect it.
+test_database.__test__ = False  # type: ignore[attr-defined]
+
+
 async def _postgres_admin(server_url: sa.URL, statement: str) -> None:
     engine = create_engine(server_url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
     try:
