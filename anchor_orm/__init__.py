@@ -16,6 +16,13 @@ from anchor_orm._events import (
 )
 from anchor_orm._expiry import ExpiryPolicy, utc_now
 from anchor_orm._models import AnchorSessionBase, UTCDateTime
+from anchor_orm._purge import (
+    BackgroundPurge,
+    PurgeBatch,
+    PurgeResult,
+    purge_expired_sessions,
+    purge_in_background,
+)
 from anchor_orm._repository import IssuedSession, SessionRepository
 from anchor_orm._transport import CookieSettings
 
@@ -25,10 +32,13 @@ __all__ = [
     "Anchor",
     "AnchorError",
     "AnchorSessionBase",
+    "BackgroundPurge",
     "ConfigurationError",
     "CookieSettings",
     "ExpiryPolicy",
     "IssuedSession",
+    "PurgeBatch",
+    "PurgeResult",
     "RequestSessions",
     "RevokeReason",
     "SessionCreated",
@@ -40,5 +50,7 @@ __all__ = [
     "UTCDateTime",
     "__version__",
     "create_engine",
+    "purge_expired_sessions",
+    "purge_in_background",
     "utc_now",
 ]

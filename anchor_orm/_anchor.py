@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # dependency closures below, and they must be the real objects, not strings.
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Annotated, Any, Generic, get_args, get_origin
 
@@ -17,6 +18,7 @@ from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError
 from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
+from anchor_orm._purge import DEFAULT_BATCH_SIZE, BackgroundPurge, purge_in_background
 from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
 from anchor_orm._tokens import TokenSigner
@@ -232,6 +234,19 @@ class Anchor(Generic[SessionT]):
             self.model_info,
             signer=self.signer,
             policy=self.policy,
+            clock=self.clock,
+            events=self.events,
+        )
+
+    def purge_in_background(
+        self, engine: Any, *, interval: timedelta = timedelta(hours=1), batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AbstractAsyncContextManager[BackgroundPurge]:
+        """``anchor_orm.purge_in_background`` with this Anchor's model, clock and events."""
+        return purge_in_background(
+            engine,
+            self.model_info.model,
+            interval=interval,
+            batch_size=batch_size,
             clock=self.clock,
             events=self.events,
         )
