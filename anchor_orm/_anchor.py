@@ -42,9 +42,7 @@ class RequestSessions(SessionRepository[SessionT]):
     """The repository bound to one request: it also sets and clears the cookie."""
 
     def __init__(self, anchor: "Anchor[SessionT]", db: Any, request: HTTPConnection) -> None:
-        super().__init__(
-            db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock
-        )
+        super().__init__(db, anchor.model_info, **anchor.repository_settings())
         self._anchor = anchor
         self._request = request
         self._pending = _pending_cookie(request)
@@ -204,9 +202,17 @@ class Anchor(Generic[SessionT]):
 
     def repository(self, db: Any) -> SessionRepository[SessionT]:
         """A repository on ``db`` outside a request (scripts, background jobs, tests)."""
-        return SessionRepository(
-            db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock
-        )
+        return SessionRepository(db, self.model_info, **self.repository_settings())
+
+    def repository_settings(self) -> dict[str, Any]:
+        """The keyword arguments every repository of this configuration is built with."""
+        return {
+            "signer": self.signer,
+            "policy": self.policy,
+            "clock": self.clock,
+            "max_sessions_per_user": self.max_sessions_per_user,
+            "recent_touches": self._recent_touches,
+        }
 
     def session_dependency(
         self, *, optional: bool = False, csrf: bool = True, fresh_within: timedelta | None = None
