@@ -109,7 +109,6 @@ class PendingCookie:
     clear: bool = False
     # A cookie for a new session is sent only once its transaction committed.
     awaiting_commit: bool = False
-    headers_written: bool = False
     # The session a dependency validated or a login created in this request.
     current_session: Any = None
 
@@ -184,7 +183,6 @@ class AnchorMiddleware:
                     headers.append("set-cookie", header_value)
                     headers["cache-control"] = "no-store"
                     _add_vary_cookie(headers)
-                    pending.headers_written = True
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -20,10 +20,6 @@ from tests.app import BASE_URL, SAME_ORIGIN, SECRET_KEY, build_app
 from tests.models import AccountSession
 from tests.sqlcount import count_statements
 
-# Marked here, not only by conftest's hook: parametrized async tests that use no
-# database fixture need the marker before collection.
-pytestmark = pytest.mark.anyio
-
 EMAIL = "a@example.com"
 OLD_KEY = SECRET_KEY
 NEW_KEY = "new-secret-key-abcdefghijklmnopqrstuvwxyz012345"
