@@ -117,6 +117,16 @@ class PendingCookie:
         self.clear = False
         self.max_age_seconds = None if expires_at is None else int((expires_at - now).total_seconds())
 
+    def confirm(self) -> None:
+        self.awaiting_commit = False
+
+    def cancel_set(self) -> None:
+        self.set_value = None
+        self.awaiting_commit = False
+
+    def cancel_clear(self) -> None:
+        self.clear = False
+
     def remove(self) -> None:
         self.set_value = None
         self.awaiting_commit = False

@@ -103,9 +103,11 @@ def build_app(
     async def maybe(session: Annotated[AccountSession | None, Depends(anchor.get_optional_session)]) -> Any:
         return {"email": session.user.email if session else None}
 
-    @app.api_route("/note", methods=["POST", "PUT", "PATCH", "DELETE"])
     async def write_note(session: Session) -> dict[str, str]:
         return {"written_by": session.user.email}
+
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        app.add_api_route("/note", write_note, methods=[method], operation_id=f"write_note_{method.lower()}")
 
     @app.get("/sessions")
     async def list_sessions(session: Session, sessions: Sessions) -> list[str]:
@@ -133,6 +135,16 @@ def build_app(
         revoked = await sessions.revoke_all(session.user, keep=session)
         await sessions.rotate(session, reauthenticated=True)
         return {"revoked": revoked}
+
+    @app.get("/whoami")
+    async def whoami(user: Annotated[Account, Depends(anchor.current_user)]) -> dict[str, str]:
+        return {"email": user.email}
+
+    @app.post("/logout-everywhere-then-fail")
+    async def logout_everywhere_then_fail(session: Session, sessions: Sessions, db: DB) -> None:
+        assert db is sessions.db  # one AsyncSession for the route and the library
+        await sessions.revoke_all(session.user)
+        raise HTTPException(500, "the rest of the work failed")
 
     @app.post("/webhook")
     async def webhook(
