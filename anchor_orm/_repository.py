@@ -187,13 +187,13 @@ class SessionRepository(Generic[SessionT]):
         unsigned = self._require_signer().unsign(token)
         if unsigned is None:
             # Checked before any query: forged or junk values cost no database work.
-            logger.info("session refused: bad signature")
+            _log_refusal("bad signature")
             return None
         raw_token, signed_with_newest_key = unsigned
         resigned_token = None if signed_with_newest_key else self._require_signer().sign(raw_token)
         parts = split_token(raw_token)
         if parts is None:
-            logger.info("session refused: malformed token")
+            _log_refusal("malformed token")
             return None
         model = self._model
         # One SELECT: the session joined with its user, so session.user needs no lazy load.
@@ -206,15 +206,15 @@ class SessionRepository(Generic[SessionT]):
         )
         session = (await self._entities(statement)).first()
         if session is None:
-            logger.info("session refused: unknown or revoked id", extra={"session_id": parts.session_id})
+            _log_refusal("unknown id", parts.session_id)
             return None
         if not secret_matches(parts.secret, session.secret_hash):
-            logger.info("session refused: wrong secret", extra={"session_id": session.id})
+            _log_refusal("wrong secret", session.id)
             return None
         now = self.now()
         if not is_live(session.expires_at, session.absolute_expires_at, now):
             # Expired sessions are refused, never extended first and then accepted.
-            logger.info("session refused: expired", extra={"session_id": session.id})
+            _log_refusal("expired", session.id)
             return None
         extended = False
         if self.policy.touch_due(session.last_seen_at, now):
@@ -418,6 +418,21 @@ class SessionRepository(Generic[SessionT]):
             if deleted_count < batch_size:
                 break
         return purged_count
+
+
+def _log_refusal(reason: str, session_id: str | None = None) -> None:
+    """One line per refused token: the reason and, once the signature held, the public id.
+
+    Reasons: bad signature, malformed token, unknown id (never issued, or revoked or
+    purged: the row is gone), wrong secret (a token rotated away, or forged), expired.
+    Never the token or its secret.
+    """
+    if session_id is None:
+        logger.info("session refused (%s)", reason, extra={"reason": reason})
+    else:
+        logger.info(
+            "session refused (%s): %s", reason, session_id, extra={"reason": reason, "session_id": session_id}
+        )
 
 
 def _join(parts: TokenParts) -> str:
