@@ -21,8 +21,6 @@ from anchor_orm.backends.implementations import (
 from anchor_orm.testing import MovableClock, TestDatabase
 from anchor_orm.testing import test_database as fresh_database
 
-pytestmark = pytest.mark.anyio
-
 DAY = timedelta(days=1)
 
 

@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from anchor_orm.backends.implementations import PostgresBackend
 from anchor_orm.testing import test_database as fresh_database
-
-pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "readme" / "compat.md"

@@ -15,9 +15,6 @@ import pytest
 
 from anchor_orm.testing import test_database as fresh_database
 
-# Marked at collection, or anyio re-parametrizes the tests and drops `backend`.
-pytestmark = pytest.mark.anyio
-
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_EXAMPLE = ROOT / "examples" / "fastapi_anchor_memory.py"
 POSTGRES_EXAMPLE = ROOT / "examples" / "fastapi_anchor_postgres.py"

@@ -15,8 +15,6 @@ from anchor_orm import ConfigurationError, FrontendError, SessionVerifier
 from anchor_orm.backends.implementations import InMemoryBackend
 from anchor_orm.frontends.implementations import CookieParameters, SessionCookie
 
-pytestmark = pytest.mark.anyio
-
 SECRET = "legacy-secret"
 
 
