@@ -126,13 +126,9 @@ class PostgresBackend(SessionBackend[UUID, Model]):
         values = self._row_values(data, now)
         if values.get("created_at") is None:
             values["created_at"] = now
-        try:
-            async with self._connection() as connection:
-                statement = _insert_new(connection, self._table, {"id": session_id, **values})
-                inserted = await connection.execute(statement)
-        except sa.exc.IntegrityError as error:  # a database without ON CONFLICT DO NOTHING
-            raise BackendError("create can't overwrite an existing session") from error
-        if inserted.rowcount == 0:
+        async with self._connection() as connection:
+            inserted = await _insert_unless_taken(connection, self._table, {"id": session_id, **values})
+        if not inserted:
             raise BackendError("create can't overwrite an existing session")
 
     async def read(self, session_id: UUID) -> Model | None:
@@ -228,12 +224,19 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _insert_new(connection: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
-    # ON CONFLICT DO NOTHING reports a taken id as "0 rows" without raising, which would
-    # abort the caller's whole transaction on PostgreSQL.
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.id])
-    if dialect == "sqlite":
-        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.id])
-    return table.insert().values(values)
+async def _insert_unless_taken(connection: AsyncConnection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """Inserts ``row`` unless its id exists; whether it did.
+
+    A taken id must not raise: on PostgreSQL an error aborts the caller's whole
+    transaction. ON CONFLICT DO NOTHING reports it as "0 rows" instead.
+    """
+    dialect_name = connection.dialect.name
+    if dialect_name in ("postgresql", "sqlite"):
+        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        statement = dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=[table.c.id])
+        return (await connection.execute(statement)).rowcount == 1
+    # Other databases: check first (racing creates of one random UUID are not a concern).
+    if (await connection.execute(sa.select(table.c.id).where(table.c.id == row["id"]))).first():
+        return False
+    await connection.execute(table.insert().values(row))
+    return True
