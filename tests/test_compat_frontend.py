@@ -35,7 +35,9 @@ def make_cookie(**params: Any) -> SessionCookie:
 
 
 class Verifier(SessionVerifier[UUID, SessionData]):
-    def __init__(self, backend: InMemoryBackend[UUID, SessionData], *, auto_error: bool = True, verdict: Any = True):
+    def __init__(
+        self, backend: InMemoryBackend[UUID, SessionData], *, auto_error: bool = True, verdict: Any = True
+    ):
         self._backend = backend
         self._auto_error = auto_error
         self._verdict = verdict
@@ -112,9 +114,18 @@ def test_samesite_is_written_as_browsers_read_it(samesite, written):
 
 def test_cookie_attributes_and_no_store():
     response = Response()
-    make_cookie(secure=True, domain="example.com", path="/app", max_age=60).attach_to_response(response, uuid4())
+    make_cookie(secure=True, domain="example.com", path="/app", max_age=60).attach_to_response(
+        response, uuid4()
+    )
     attributes = response.headers["set-cookie"].split("; ")[1:]
-    assert attributes == ["Max-Age=60", "Path=/app", "Domain=example.com", "Secure", "HttpOnly", "SameSite=Lax"]
+    assert attributes == [
+        "Max-Age=60",
+        "Path=/app",
+        "Domain=example.com",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    ]
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -142,7 +153,9 @@ def test_clearing_the_cookie_repeats_secure_samesite_path_and_domain():
     ],
 )
 def test_settings_browsers_would_drop_are_refused_with_the_fix(params, cookie_name):
-    with pytest.raises((ConfigurationError, ValidationError), match=r"secure|max_age|cookie name|cookie_name"):
+    with pytest.raises(
+        (ConfigurationError, ValidationError), match=r"secure|max_age|cookie name|cookie_name"
+    ):
         SessionCookie(
             cookie_name=cookie_name,
             identifier="auth",
@@ -286,3 +299,100 @@ def test_verifier_missing_a_method_fails_at_construction():
 
     with pytest.raises(TypeError, match="abstract"):
         Incomplete()  # type: ignore[abstract]
+
+
+# What fastapi-anchor 0.1.1 offered: module, name, and the parameters of the callable
+# (keyword-only ones marked with "*"). New parameters may follow, with defaults.
+API_0_1_1 = [
+    (
+        "anchor_orm.frontends.implementations",
+        "SessionCookie",
+        ["*cookie_name", "*identifier", "*secret_key", "*cookie_params", "*scheme_name", "*auto_error"],
+    ),
+    (
+        "anchor_orm.frontends.implementations",
+        "CookieParameters",
+        ["*max_age", "*path", "*domain", "*secure", "*httponly", "*samesite"],
+    ),
+    ("anchor_orm.frontends.implementations.cookie", "SameSiteEnum", None),
+    ("anchor_orm.frontends.session_frontend", "SessionFrontend", None),
+    ("anchor_orm.frontends.session_frontend", "FrontendError", None),
+    ("anchor_orm.frontends.session_frontend", "ID", None),
+    ("anchor_orm.backends", "SessionBackend", None),
+    ("anchor_orm.backends.session_backend", "BackendError", None),
+    ("anchor_orm.backends.session_backend", "SessionModel", None),
+    ("anchor_orm.backends.implementations", "InMemoryBackend", []),
+    (
+        "anchor_orm.backends.implementations",
+        "PostgresBackend",
+        ["async_session_factory", "*table", "*expire_seconds"],
+    ),
+    (
+        "anchor_orm.backends.implementations",
+        "PostgresSessionData",
+        ["*user_id", "*expires_at", "*created_at"],
+    ),
+    ("anchor_orm.backends.implementations", "anchor_sessions_table", ["metadata"]),
+    ("anchor_orm.backends.implementations.in_memory_backend", "InMemoryBackend", []),
+    (
+        "anchor_orm.backends.implementations.postgres_backend",
+        "SessionData",
+        ["*user_id", "*expires_at", "*created_at"],
+    ),
+    ("anchor_orm.session_verifier", "SessionVerifier", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name", "parameters"), API_0_1_1, ids=[f"{m}.{n}" for m, n, _ in API_0_1_1]
+)
+def test_fastapi_anchor_0_1_1_names_and_parameters_are_kept(module_name, name, parameters):
+    import importlib
+    import inspect
+
+    found = getattr(importlib.import_module(module_name), name)
+    if parameters is None:
+        return
+    signature = inspect.signature(found)
+    ours = [
+        ("*" if parameter.kind is inspect.Parameter.KEYWORD_ONLY else "") + parameter.name
+        for parameter in signature.parameters.values()
+    ]
+    assert ours[: len(parameters)] == parameters
+    for added in list(signature.parameters.values())[len(parameters) :]:
+        optional = (
+            added.default is not inspect.Parameter.empty or added.kind is inspect.Parameter.VAR_POSITIONAL
+        )
+        assert optional, f"new parameter {added.name} needs a default"
+
+
+def test_legacy_methods_are_kept():
+    methods = {
+        SessionCookie: [
+            "__call__",
+            "attach_to_response",
+            "delete_from_response",
+            "attach_id_state",
+            "identifier",
+        ],
+        InMemoryBackend: ["create", "read", "update", "delete"],
+        SessionVerifier: [
+            "__call__",
+            "identifier",
+            "backend",
+            "auto_error",
+            "auth_http_exception",
+            "verify_session",
+        ],
+    }
+    for cls, names in methods.items():
+        assert all(hasattr(cls, method) for method in names), cls
+    cookie = make_cookie()
+    assert (cookie.scheme_name, cookie.auto_error, cookie.model.name) == ("SessionCookie", True, "session")
+    assert cookie.cookie_params == CookieParameters()
+
+
+def test_openapi_shows_the_cookie_scheme():
+    app = build_app(make_cookie(), Verifier(InMemoryBackend()))
+    schemes = app.openapi()["components"]["securitySchemes"]
+    assert schemes == {"SessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"}}
