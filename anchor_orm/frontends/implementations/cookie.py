@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import HTTPException
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security.base import SecurityBase
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import BaseModel, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
@@ -151,7 +151,7 @@ class SessionCookie(SecurityBase, SessionFrontend[UUID]):
             return None
         try:
             payload = self.signer.loads(signed_session_id, max_age=self.cookie_params.max_age)
-        except BadSignature:  # also SignatureExpired: older than max_age
+        except BadData:  # a bad signature, one older than max_age, or an undecodable payload
             return None
         if not isinstance(payload, str):
             return None
