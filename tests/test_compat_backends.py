@@ -206,7 +206,8 @@ async def test_sql_shorter_expiry_than_expire_seconds_is_kept(sql):
     backend = PostgresBackend(factory(database), table=table, clock=clock)
     session_id = uuid4()
     await backend.create(
-        session_id, PostgresSessionData(user_id="u", created_at=clock(), expires_at=clock() + timedelta(hours=1))
+        session_id,
+        PostgresSessionData(user_id="u", created_at=clock(), expires_at=clock() + timedelta(hours=1)),
     )
     clock.advance(minutes=59)
     assert await backend.read(session_id) is not None

@@ -37,7 +37,9 @@ async def test_extra_field_snippet_round_trips_in_the_callers_transaction(backen
     async with fresh_database(backend) as database:
         await database.create_tables(namespace["metadata"])
         now = datetime.now(UTC).replace(microsecond=0)
-        data = namespace["MySession"](user_id="1", created_at=now, expires_at=now + timedelta(hours=1), role="admin")
+        data = namespace["MySession"](
+            user_id="1", created_at=now, expires_at=now + timedelta(hours=1), role="admin"
+        )
         rolled_back, committed = uuid4(), uuid4()
         async with database.session() as db:
             await namespace["start_session"](db, rolled_back, data)

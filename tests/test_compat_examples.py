@@ -178,7 +178,9 @@ async def test_postgres_example_stores_and_logs_out(backend):
                 await connection.run_sync(example.metadata.create_all)
             now = datetime.now(UTC)
             session_id = uuid4()
-            data = example.PostgresSessionData(user_id="42", created_at=now, expires_at=now + timedelta(days=1))
+            data = example.PostgresSessionData(
+                user_id="42", created_at=now, expires_at=now + timedelta(days=1)
+            )
             await example.backend.create(session_id, data)
             assert await example.backend.read(session_id) == data
             # "On logout, call await backend.delete(session_id)": the row is gone.

@@ -8,8 +8,11 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
 
 from anchor_orm import ConfigurationError, FrontendError, SessionVerifier
 from anchor_orm.backends.implementations import InMemoryBackend
@@ -396,3 +399,20 @@ def test_openapi_shows_the_cookie_scheme():
     app = build_app(make_cookie(), Verifier(InMemoryBackend()))
     schemes = app.openapi()["components"]["securitySchemes"]
     assert schemes == {"SessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"}}
+
+
+COOKIE_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters=";,"), max_size=300
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(COOKIE_TEXT, st.uuids().map(signed), st.uuids().map(signed).map(lambda v: v[:-1] + "A")))
+def test_any_cookie_value_is_a_401_or_a_session_id_never_a_crash(value):
+    cookie = make_cookie()
+    header = f"session={value}".encode("latin-1")
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": [(b"cookie", header)]})
+    try:
+        assert isinstance(cookie(request), UUID)
+    except HTTPException as refusal:
+        assert refusal.status_code == 401
