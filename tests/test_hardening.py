@@ -227,7 +227,9 @@ async def test_another_authorization_scheme_does_not_hide_the_cookie(database):
         response = await client.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
         assert response.status_code == 200
     async with test_app.client() as anonymous:
-        assert (await anonymous.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})).status_code == 401
+        assert (
+            await anonymous.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
+        ).status_code == 401
 
 
 # --- Faults ----------------------------------------------------------------------------
