@@ -416,3 +416,22 @@ def test_any_cookie_value_is_a_401_or_a_session_id_never_a_crash(value):
         assert isinstance(cookie(request), UUID)
     except HTTPException as refusal:
         assert refusal.status_code == 401
+
+
+async def test_legacy_api_emits_no_deprecation_warning():
+    # 0.1.1 called pydantic's deprecated .copy(); pytest's -W error would turn it into
+    # a failure anywhere, this records every warning to name the offender.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cookie = make_cookie(secure=True, samesite="strict")
+        backend: InMemoryBackend[UUID, SessionData] = InMemoryBackend()
+        session_id = uuid4()
+        await backend.create(session_id, SessionData(user_id="u"))
+        await backend.update(session_id, SessionData(user_id="v"))
+        assert await backend.read(session_id) is not None
+        response = Response()
+        cookie.attach_to_response(response, session_id)
+        cookie.delete_from_response(response)
+    assert [str(warning.message) for warning in caught] == []
