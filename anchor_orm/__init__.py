@@ -25,6 +25,9 @@ from anchor_orm._purge import (
 )
 from anchor_orm._repository import IssuedSession, SessionRepository
 from anchor_orm._transport import CookieSettings
+from anchor_orm.backends.session_backend import BackendError, SessionBackend
+from anchor_orm.frontends.session_frontend import FrontendError, SessionFrontend
+from anchor_orm.session_verifier import SessionVerifier
 
 __version__ = "0.2.0"
 
@@ -32,21 +35,26 @@ __all__ = [
     "Anchor",
     "AnchorError",
     "AnchorSessionBase",
+    "BackendError",
     "BackgroundPurge",
     "ConfigurationError",
     "CookieSettings",
     "ExpiryPolicy",
+    "FrontendError",
     "IssuedSession",
     "PurgeBatch",
     "PurgeResult",
     "RequestSessions",
     "RevokeReason",
+    "SessionBackend",
     "SessionCreated",
     "SessionEvent",
     "SessionEvents",
+    "SessionFrontend",
     "SessionRepository",
     "SessionRevoked",
     "SessionRotated",
+    "SessionVerifier",
     "UTCDateTime",
     "__version__",
     "create_engine",

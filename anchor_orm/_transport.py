@@ -91,9 +91,9 @@ def read_credential(connection: HTTPConnection, cookie_name: str, *, bearer: boo
     authorization = connection.headers.get("authorization") if bearer else None
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return Credential(value.strip()[: MAX_CREDENTIAL_LENGTH + 1], True)
+        # Another scheme (say Basic, from a staging proxy) is not ours: use the cookie.
+        if scheme.lower() == "bearer":
+            return Credential(value.strip()[: MAX_CREDENTIAL_LENGTH + 1], True)
     cookie_value = connection.cookies.get(cookie_name)
     if cookie_value is None:
         return None

@@ -218,6 +218,20 @@ async def test_arbitrary_cookie_and_header_values_never_give_500(database, cooki
     assert log.statements == []
 
 
+async def test_another_authorization_scheme_does_not_hide_the_cookie(database):
+    """A staging proxy's Basic auth header must not log the user out."""
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        response = await client.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
+        assert response.status_code == 200
+    async with test_app.client() as anonymous:
+        assert (
+            await anonymous.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
+        ).status_code == 401
+
+
 # --- Faults ----------------------------------------------------------------------------
 
 
