@@ -125,6 +125,14 @@ class SessionEvents:
             raise TypeError(f"event_type must be SessionEvent or a subclass of it, got {event_type!r}")
         self._subscriptions.append(_Subscription(event_type, handler, when))
 
+    def unsubscribe(self, handler: Callable[..., Any]) -> bool:
+        """Removes every subscription of ``handler``; False when it had none."""
+        # ==, not is: each access to a bound method (list.append) makes a new object.
+        kept = [sub for sub in self._subscriptions if sub.handler != handler]
+        removed = len(kept) != len(self._subscriptions)
+        self._subscriptions[:] = kept
+        return removed
+
     def on(self, event_type: type[EventT], *, when: When = "after_commit") -> Callable[[Any], Any]:
         """The decorator form of ``subscribe``."""
 
@@ -162,7 +170,15 @@ class SessionEvents:
             logger.exception("after-commit handler %s failed", _name(handler))
             return
         if inspect.isawaitable(outcome):
-            task = asyncio.get_running_loop().create_task(_logged(handler, outcome))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # A commit outside asyncio (a sync Session): nowhere to run a coroutine.
+                logger.error("after-commit handler %s is async but no event loop is running", _name(handler))
+                if inspect.iscoroutine(outcome):
+                    outcome.close()
+                return
+            task = loop.create_task(_logged(handler, outcome))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 

@@ -172,7 +172,7 @@ async def test_model_may_name_the_apps_anchor_so_its_handlers_hear_revocations(d
             url_of(database),
         )
     finally:
-        CLI_ANCHOR.events._subscriptions.clear()
+        assert CLI_ANCHOR.events.unsubscribe(heard.append)
     assert status == 0
     assert [(e.session_id, e.user_id, e.reason) for e in heard] == [
         (session_id, account.id, RevokeReason.REVOKE)

@@ -299,3 +299,17 @@ def test_revocations_of_a_purge_are_timestamped_by_the_clock():
     clock = MovableClock()
     event = SessionRevoked("id", 1, clock(), reason=RevokeReason.EXPIRY_PURGE)
     assert event.at == clock() and event.at + timedelta(0) == clock()
+
+
+async def test_an_unsubscribed_handler_hears_nothing_more(database):
+    test_app = build_app(database)
+    account = await test_app.add_account("a@example.com")
+    heard: list[SessionEvent] = []
+    events = test_app.anchor.events
+    events.subscribe(SessionCreated, heard.append)
+    assert events.unsubscribe(heard.append) is True
+    assert events.unsubscribe(heard.append) is False
+    async with database.session() as db:
+        await test_app.anchor.repository(db).create(account)
+        await db.commit()
+    assert heard == []
