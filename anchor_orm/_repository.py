@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents, SessionRevoked, SessionRotated
 from anchor_orm._expiry import Clock, ExpiryPolicy, is_live, utc_now
+from anchor_orm._models import IP_ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from anchor_orm._schema import SessionModelInfo, SessionT
 from anchor_orm._tokens import TokenParts, TokenSigner, hash_secret, new_token, secret_matches, split_token
 
@@ -335,8 +336,8 @@ class SessionRepository(Generic[SessionT]):
             sa.select(model.id)  # type: ignore[call-overload]
             .where(
                 self._info.user_id_column == self._info.user_key(user),
-                col(model.ip_address).is_not_distinct_from(_clip(ip_address, 45)),
-                col(model.user_agent).is_not_distinct_from(_clip(user_agent, 512)),
+                col(model.ip_address).is_not_distinct_from(_clip(ip_address, IP_ADDRESS_MAX_LENGTH)),
+                col(model.user_agent).is_not_distinct_from(_clip(user_agent, USER_AGENT_MAX_LENGTH)),
             )
             .limit(1)
         )
@@ -347,14 +348,25 @@ class SessionRepository(Generic[SessionT]):
     async def _delete_and_report(self, statement: Any, reason: RevokeReason) -> int:
         """Runs a DELETE of sessions; logs and emits one revocation per deleted row."""
         model = self._model
-        returning = statement.returning(col(model.id), self._info.user_id_column)
-        result = await self._write(returning.execution_options(synchronize_session="fetch"))
-        deleted: Sequence[Any] = result.all()
+        deleted: Sequence[Any]
+        if self.db.get_bind().dialect.delete_returning:
+            returning = statement.returning(col(model.id), self._info.user_id_column)
+            deleted = (await self._write(returning.execution_options(synchronize_session="fetch"))).all()
+        else:
+            # SQLite before 3.35 has no DELETE ... RETURNING: read the ids first, then
+            # delete exactly those, in the same transaction.
+            found = sa.select(col(model.id), self._info.user_id_column).where(statement.whereclause)
+            deleted = (await self._write(found)).all()
+            if deleted:
+                by_ids = sa.delete(model).where(col(model.id).in_([row[0] for row in deleted]))
+                await self._write(by_ids.execution_options(synchronize_session="fetch"))
         now = self.now()
         if reason is RevokeReason.EXPIRY_PURGE and deleted:
             # One line per batch: a purge can end thousands of sessions.
             logger.info("expired sessions purged: %d", len(deleted))
-        for session_id, user_id in deleted:
+        row: Any
+        for row in deleted:
+            session_id, user_id = row
             if reason is not RevokeReason.EXPIRY_PURGE:
                 logger.info(
                     "session revoked (%s): %s",
