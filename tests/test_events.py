@@ -313,3 +313,30 @@ async def test_an_unsubscribed_handler_hears_nothing_more(database):
         await test_app.anchor.repository(db).create(account)
         await db.commit()
     assert heard == []
+
+
+async def test_without_delete_returning_revocations_are_still_reported(database, monkeypatch):
+    # SQLite before 3.35 has no DELETE ... RETURNING: the ids are read first.
+    monkeypatch.setattr(database.engine.dialect, "delete_returning", False)
+    clock = MovableClock()
+    test_app = build_app(database, clock=clock)
+    recorder = Recorder(test_app)
+    account = await test_app.add_account("a@example.com")
+    async with database.session() as db:
+        sessions = test_app.anchor.repository(db)
+        owner = await db.get(Account, account.id)
+        first, second, third = [await sessions.create(owner) for _ in range(3)]
+        assert await sessions.revoke_token(first.token) is True
+        assert await sessions.revoke_all(owner, keep=third.session) == 1
+        await db.commit()
+    clock.advance(days=15)
+    async with database.session() as db:
+        assert await test_app.anchor.repository(db).purge_expired() == 1
+        await db.commit()
+    assert recorder.revocations() == [
+        (first.session.id, RevokeReason.LOGOUT),
+        (second.session.id, RevokeReason.REVOKE_ALL),
+        (third.session.id, RevokeReason.EXPIRY_PURGE),
+    ]
+    async with database.session() as db:
+        assert (await db.exec(select(AccountSession))).all() == []
