@@ -78,8 +78,10 @@ def sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
     Batch mode changes a SQLite table by copying it and dropping the old one. With
     foreign keys on, DROP TABLE first deletes every row, and ON DELETE CASCADE takes
     every session (and any other child row) with it. SQLite's own procedure for such
-    changes turns foreign keys off; ``PRAGMA foreign_key_check`` afterwards reports
-    rows left without a parent. Does nothing on other databases::
+    changes turns foreign keys off, which works only outside a transaction: so the
+    connection must be fresh, and the migrations commit inside the block (Alembic's
+    ``context.begin_transaction()`` does). Afterwards ``PRAGMA foreign_key_check``
+    reports rows left without a parent. Does nothing on other databases::
 
         def do_run_migrations(connection):
             context.configure(connection=connection, ...)
@@ -90,20 +92,42 @@ def sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
         yield
         return
     connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar() != 0:
-        # SQLite ignores the switch inside a transaction.
+    if _foreign_keys_on(connection):
         raise AnchorError(
             "could not turn SQLite foreign keys off: the connection is inside a "
             "transaction. Run the migrations on a fresh connection."
         )
     try:
         yield
-        orphans = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if orphans:
-            tables = sorted({str(row[0]) for row in orphans})
-            raise AnchorError(
-                f"after the migrations, {len(orphans)} rows of {', '.join(tables)} point to "
-                "rows that do not exist; PRAGMA foreign_key_check lists them."
-            )
-    finally:
+    except BaseException:
+        _foreign_keys_back_on_or_discard(connection)
+        raise
+    if not _foreign_keys_back_on_or_discard(connection):
+        raise AnchorError(
+            "the migrations did not commit inside sqlite_foreign_keys_off(), so foreign "
+            "keys could not be turned back on; the connection was discarded. Put "
+            "context.begin_transaction() inside it."
+        )
+    orphans = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if orphans:
+        tables = sorted({str(row[0]) for row in orphans})
+        raise AnchorError(
+            f"the migrations left {len(orphans)} rows of {', '.join(tables)} pointing to "
+            "rows that do not exist; PRAGMA foreign_key_check lists them."
+        )
+
+
+def _foreign_keys_on(connection: sa.Connection) -> bool:
+    return bool(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
+
+
+def _foreign_keys_back_on_or_discard(connection: sa.Connection) -> bool:
+    """True when foreign keys are on again; else the connection never goes back to the pool."""
+    if not connection.invalidated:
         connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        if _foreign_keys_on(connection):
+            return True
+    # Inside a transaction SQLite ignores the switch: a pooled connection with foreign
+    # keys off would let the app delete users and keep their sessions.
+    connection.invalidate()
+    return False

@@ -182,7 +182,9 @@ async def test_deleting_a_user_deletes_its_sessions(backend: Backend) -> None:
             remaining = (await db.exec(select(UserSession.id, UserSession.user_id))).all()
             orphans = (
                 await db.exec(
-                    select(func.count()).select_from(UserSession).where(col(UserSession.user_id) == leaving_id)
+                    select(func.count())
+                    .select_from(UserSession)
+                    .where(col(UserSession.user_id) == leaving_id)
                 )
             ).one()
 

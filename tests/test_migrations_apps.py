@@ -104,7 +104,9 @@ async def execute(database: TestDatabase, *statements: str) -> None:
             await connection.execute(sa.text(statement))
 
 
-ADD_USER = """INSERT INTO "user" (email, name, joined_at) VALUES ('ada@example.com', 'Ada', '2026-01-01 00:00:00')"""
+ADD_USER = (
+    """INSERT INTO "user" (email, name, joined_at) VALUES ('ada@example.com', 'Ada', '2026-01-01 00:00:00')"""
+)
 ADD_SESSION = """
     INSERT INTO user_session (id, secret_hash, created_at, last_seen_at, expires_at,
         absolute_expires_at, authenticated_at, remember, user_id)
