@@ -19,21 +19,27 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from anchor_orm.backends.implementations import anchor_sessions_table
 from anchor_orm.testing import Backend, TestDatabase
 from anchor_orm.testing import test_database as empty_database
 from tests.test_migrations import REPO_ROOT, alembic, inspect_db, succeeded, table_names, url_of
+from tests.test_readme import runnable_snippets
 
 pytestmark = pytest.mark.anyio
 
 README_SECTION = REPO_ROOT / "docs" / "readme" / "migrations.md"
+# The snippets, by their first line. env.py is fenced ```py: it runs only under Alembic,
+# and tests/test_readme.py runs every ```python block of README.md on its own.
 ENV_PY = "# migrations/env.py"
 USERS = "# myapp/models.py"
-SESSIONS = "# myapp/models.py, added"
+SESSIONS = "# continues: add the session model to myapp/models.py"
 
 
 def readme_snippets() -> dict[str, str]:
-    """The ```python blocks of the README section, by their first line."""
-    blocks = re.findall(r"```python\n(.*?)```", README_SECTION.read_text(), flags=re.DOTALL)
+    """The ```python and ```py blocks of the README section, by their first line."""
+    blocks = re.findall(
+        r"^```(?:python|py)\n(.*?)^```", README_SECTION.read_text(), flags=re.DOTALL | re.MULTILINE
+    )
     return {block.splitlines()[0]: block for block in blocks}
 
 
@@ -42,6 +48,21 @@ SNIPPETS = readme_snippets()
 
 def test_every_python_snippet_of_the_readme_section_runs_here() -> None:
     assert set(SNIPPETS) == {ENV_PY, USERS, SESSIONS}
+
+
+def test_the_readme_section_passes_the_readme_test_once_spliced(tmp_path: Path) -> None:
+    # What tests/test_readme.py does with README.md: each ```python block (with its
+    # "# continues" blocks) runs alone, in an empty folder, warnings as errors.
+    for snippet in runnable_snippets(README_SECTION.read_text()):
+        completed = subprocess.run(
+            [sys.executable, "-W", "error", "-c", snippet],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert completed.returncode == 0, f"{snippet}\n{completed.stderr}"
 
 
 @dataclass
@@ -230,14 +251,7 @@ def with_legacy_table_ignored(env_source: str) -> str:
 async def create_legacy_sessions_table(database: TestDatabase) -> None:
     """fastapi-anchor's table, made by its own metadata.create_all (not by Alembic)."""
     metadata = sa.MetaData()
-    sa.Table(
-        "anchor_sessions",
-        metadata,
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("user_id", sa.String(255), nullable=False, index=True),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    anchor_sessions_table(metadata)
     await database.create_tables(metadata)
     await execute(
         database,

@@ -13,7 +13,13 @@ from sqlmodel.sql.sqltypes import AutoString
 from sqlmodel.sql.sqltypes import UTCDateTime as SQLModelUTCDateTime
 
 from anchor_orm import AnchorError, UTCDateTime
-from anchor_orm.alembic import ignore_legacy_sessions_table, render_item, sqlite_foreign_keys_off
+from anchor_orm.alembic import (
+    LEGACY_SESSIONS_TABLE,
+    ignore_legacy_sessions_table,
+    render_item,
+    sqlite_foreign_keys_off,
+)
+from anchor_orm.backends.implementations import anchor_sessions_table
 from anchor_orm.testing import Backend, TestDatabase
 from anchor_orm.testing import test_database as empty_database
 from examples.app.models import User, UserSession
@@ -64,6 +70,7 @@ def test_a_custom_module_prefix_is_kept() -> None:
 
 
 def test_the_legacy_sessions_table_is_left_out_and_nothing_else() -> None:
+    assert anchor_sessions_table(sa.MetaData()).name == LEGACY_SESSIONS_TABLE
     assert ignore_legacy_sessions_table("anchor_sessions", "table", {}) is False
     assert ignore_legacy_sessions_table("user_session", "table", {}) is True
     assert ignore_legacy_sessions_table("anchor_sessions", "column", {"table_name": "x"}) is True
