@@ -170,6 +170,11 @@ async def log_in(
     else:
         engine = db.engine if isinstance(db, TestDatabase) else db
         async with AsyncSession(engine, expire_on_commit=False) as own_db:
+            user_state = sa.inspect(user)
+            if user_state.session is not None and user_state.identity is not None:
+                # The user belongs to a session the test still has open: adding the new
+                # session here would try to move the user across; use this session's copy.
+                user = await own_db.get(type(user), user_state.identity)
             issued = await anchor.repository(own_db).create(user, **create_kwargs)
             await own_db.commit()
     if bearer:

@@ -6,9 +6,11 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from anchor_orm.testing import MovableClock, log_in
 from tests.app import build_app
+from tests.models import Account
 
 
 async def test_log_in_gives_the_client_a_working_cookie_in_one_line(database):
@@ -32,6 +34,17 @@ async def test_log_in_with_the_apps_own_session_or_as_a_bearer_client(database):
         assert not bearer_client.cookies
         assert (await cookie_client.get("/me")).status_code == 200
         assert (await bearer_client.get("/me")).json()["email"] == "alice@example.com"
+
+
+async def test_log_in_accepts_a_user_the_test_still_holds_in_an_open_session(database):
+    test_app = build_app(database)
+    await test_app.add_account("alice@example.com")
+    async with database.session() as db:
+        alice = (await db.exec(select(Account))).one()
+        async with test_app.client() as client:
+            await log_in(client, test_app.anchor, database, alice)
+            assert (await client.get("/me")).json()["email"] == "alice@example.com"
+        assert alice in db  # still the test's own object
 
 
 async def test_a_moved_clock_expires_a_logged_in_session(database):
@@ -67,7 +80,7 @@ def anyio_backend():
     return "asyncio"
 """
 
-APP_TESTS = '''
+APP_TESTS = """
 from typing import Annotated
 
 import httpx
@@ -131,7 +144,7 @@ async def test_me(anchor_database, anchor_clock, anchor_backend):
 async def test_each_test_starts_empty(anchor_database):
     async with anchor_database.session() as db:
         assert (await db.exec(SQLModel.metadata.tables["user"].select())).all() == []
-'''
+"""
 
 
 def test_an_apps_test_suite_uses_the_plugin_on_both_databases(tmp_path):
