@@ -1,25 +1,13 @@
 """The example app as deployed: the demo command, and several server processes on one
 PostgreSQL database sharing their sessions."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import httpx
 import pytest
 
 from anchor_orm import testing as anchor_testing
-from examples.app.testing import PASSWORD
+from examples.app.testing import PASSWORD, demo_server
 from tests.conftest import require_backend
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT_SECONDS = 60
 SECRET_KEY = "server-test-secret-key-0123456789abcdef"
 WORKERS = 2
 
@@ -28,56 +16,6 @@ WORKERS = 2
 def postgres_server() -> None:
     """Skips (or in CI fails) when PostgreSQL is not reachable; outside the event loop."""
     require_backend("postgresql")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def demo_server(work_dir: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
-    """Runs ``python -m examples.app`` from ``work_dir`` until the block ends; (base URL, log)."""
-    port = free_port()
-    log_path = work_dir / f"server-{port}.log"
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
-    for name in ("DATABASE_URL", "SESSION_SECRET"):
-        if name not in env:
-            environment.pop(name, None)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "examples.app", "--port", str(port), *args],
-            cwd=work_dir,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base_url, process, log_path)
-        yield base_url, log_path
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_serving(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/login", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
 
 
 def browser_headers(base_url: str, cookie: str | None = None) -> dict[str, str]:

@@ -3,7 +3,16 @@
 Only the test suite imports this (it needs httpx, a dev dependency).
 """
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +24,8 @@ from examples.app.app import create_app
 from examples.app.config import Config
 from examples.app.passwords import Passwords
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 60
 BASE_URL = "https://testserver"
 SECRET_KEY = "example-test-secret-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -76,4 +87,56 @@ async def log_in(
 ) -> httpx.Response:
     return await client.post(
         "/login", data={"email": email, "password": password, "remember": "true", **fields}
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def demo_server(work_dir: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
+    """Runs ``python -m examples.app`` from ``work_dir`` until the block ends; (base URL, log)."""
+    port = free_port()
+    log_path = work_dir / f"server-{port}.log"
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
+    for name in ("DATABASE_URL", "SESSION_SECRET"):
+        if name not in env:
+            environment.pop(name, None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "examples.app", "--port", str(port), *args],
+            cwd=work_dir,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base_url, process, log_path)
+        yield base_url, log_path
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/login", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"the server did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{log_path.read_text()}"
     )
