@@ -72,7 +72,7 @@ async def test_listing_and_revoking_sessions_with_tokens(example):
         assert len(listed) == 2
         (current,) = [row for row in listed if row["current"]]
         (other,) = [row for row in listed if not row["current"]]
-        assert other["device"] == "curl 8"
+        assert other["device"] == "curl 8.5"
         assert other["kind"] == "script"
         assert current["ip_address"] == "127.0.0.1"
 

@@ -82,8 +82,8 @@ USER_AGENTS = [
         "Headless Chrome 156 on Linux",
         "desktop",
     ),
-    ("curl/8.5.0", "curl 8", "script"),
-    ("python-httpx/0.29.0", "HTTPX 0", "script"),
+    ("curl/8.5.0", "curl 8.5", "script"),
+    ("python-httpx/0.29.0", "HTTPX 0.29", "script"),
     (
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "Unknown browser on Unknown system",

@@ -21,7 +21,7 @@ logger = logging.getLogger("examples.app")
 def bring_schema_up_to_date(database_url: str) -> str:
     """Migrates ``database_url`` to the newest schema; says how it did it."""
     try:
-        from examples.app.migrate import upgrade_to_head  # type: ignore[import-not-found, unused-ignore]
+        from examples.app.migrate import upgrade_to_head  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ModuleNotFoundError as missing:
         if missing.name != "examples.app.migrate":
             raise

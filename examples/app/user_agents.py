@@ -17,9 +17,10 @@ _BROWSERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Chromium", re.compile(r"\bChromium/(\d+)")),
     ("Chrome", re.compile(r"\b(?:Chrome|CriOS)/(\d+)")),
     ("Safari", re.compile(r"\bVersion/(\d+)[\d.]*(?: Mobile/\w+)? Safari/")),
-    ("curl", re.compile(r"^curl/(\d+)")),
-    ("HTTPX", re.compile(r"^python-httpx/(\d+)")),
-    ("Requests", re.compile(r"^python-requests/(\d+)")),
+    # Tools stay at 0.x or 1.x for years: their minor version says more.
+    ("curl", re.compile(r"^curl/(\d+(?:\.\d+)?)")),
+    ("HTTPX", re.compile(r"^python-httpx/(\d+(?:\.\d+)?)")),
+    ("Requests", re.compile(r"^python-requests/(\d+(?:\.\d+)?)")),
 )
 _SCRIPTS = frozenset({"curl", "HTTPX", "Requests"})
 _BOT = re.compile(r"bot\b|crawler|spider", re.IGNORECASE)
