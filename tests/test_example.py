@@ -280,3 +280,50 @@ async def test_cross_site_form_posts_are_refused(example):
         login = await stranger.post("/login", data={"email": EMAIL, "password": PASSWORD}, headers=cross_site)
         assert login.status_code == 403
         assert "set-cookie" not in login.headers
+
+
+async def test_junk_cookies_send_the_browser_to_the_login_page_never_an_error(example):
+    async with example.browser() as browser:
+        await sign_up(browser, EMAIL)
+        real = browser.cookies["anchor_session"]
+    flipped = real[:-1] + ("A" if real[-1] != "A" else "B")
+    for junk in ("", "a.b", flipped, "x" * 5000, real.split(".")[0] + ".forged.signature"):
+        async with example.browser() as browser:
+            response = await browser.get("/sessions", headers={"cookie": f"anchor_session={junk}"})
+            assert response.status_code == 303, junk[:40]
+            assert response.headers["location"].startswith("/login")
+        async with example.api_client() as client:
+            response = await client.get("/api/me", headers={"cookie": f"anchor_session={junk}"})
+            assert response.status_code == 401
+
+
+async def test_logging_in_over_another_users_cookie_starts_a_new_session(example):
+    async with example.browser() as ada, example.browser() as bob:
+        await sign_up(ada, EMAIL)
+        await sign_up(bob, "bob@example.com")
+        ada_cookie = ada.cookies["anchor_session"]
+        # Ada's browser is handed to Bob, who logs in without logging Ada out first.
+        assert (await log_in(ada, "bob@example.com")).status_code == 303
+        assert ada.cookies["anchor_session"] != ada_cookie
+        assert '<span id="email">bob@example.com</span>' in (await ada.get("/")).text
+    async with example.browser(cookies={"anchor_session": ada_cookie}) as old:
+        assert (await old.get("/")).status_code == 303  # login ended the session it replaced
+
+
+async def test_logging_out_twice_or_without_a_cookie_is_fine(example):
+    async with example.browser() as browser:
+        await sign_up(browser, EMAIL)
+        for _ in range(2):
+            response = await browser.post("/logout")
+            assert response.status_code == 303
+            assert response.headers["location"] == "/login?notice=signed-out"
+    async with example.browser() as never_logged_in:
+        assert (await never_logged_in.post("/logout")).status_code == 303
+
+
+async def test_what_a_client_says_about_itself_is_shown_escaped(example):
+    async with example.browser(user_agent='<script>alert("hi")</script> Firefox/1') as browser:
+        await sign_up(browser, EMAIL)
+        page = (await browser.get("/sessions")).text
+    assert "<script>" not in page
+    assert "Firefox 1" in page
