@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
-from anchor_orm._repository import IssuedSession, SessionRepository
+from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
 from anchor_orm._tokens import TokenSigner
 from anchor_orm._transport import (
@@ -42,9 +42,7 @@ class RequestSessions(SessionRepository[SessionT]):
     """The repository bound to one request: it also sets and clears the cookie."""
 
     def __init__(self, anchor: "Anchor[SessionT]", db: Any, request: HTTPConnection) -> None:
-        super().__init__(
-            db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock
-        )
+        super().__init__(db, anchor.model_info, **anchor.repository_settings())
         self._anchor = anchor
         self._request = request
         self._pending = _pending_cookie(request)
@@ -83,7 +81,7 @@ class RequestSessions(SessionRepository[SessionT]):
         if credential is not None:
             revoked = await self.revoke_token(credential.value)
             if not credential.via_bearer:
-                self._pending.remove()
+                self._clear_cookie()
         self._pending.current_session = None
         return revoked
 
@@ -97,7 +95,7 @@ class RequestSessions(SessionRepository[SessionT]):
         session_id = session_or_id if isinstance(session_or_id, str) else session_or_id.id
         revoked = await super().revoke(session_or_id, owner=owner)
         if revoked and self._is_current(session_id):
-            self._pending.remove()
+            self._clear_cookie()
         return revoked
 
     async def revoke_all(self, user: Any, *, keep: SessionT | str | None = None) -> int:
@@ -110,8 +108,16 @@ class RequestSessions(SessionRepository[SessionT]):
             and current.id != keep_id
             and getattr(current, self.model_info.user_id_column.key) == owner_key
         ):
-            self._pending.remove()
+            self._clear_cookie()
         return count
+
+    async def password_changed(self, session: SessionT) -> int:
+        """After a password change on ``session``: ends every other session of its user
+        and gives this one a new token marked as a fresh login. The count revoked."""
+        user = getattr(session, self.model_info.user_relationship.key)
+        revoked_count = await self.revoke_all(user, keep=session)
+        await self.rotate(session, reauthenticated=True)
+        return revoked_count
 
     def _is_current(self, session_id: str) -> bool:
         current = self._pending.current_session
@@ -121,25 +127,35 @@ class RequestSessions(SessionRepository[SessionT]):
         pending = self._pending
         pending.set(token, session.expires_at if session.remember else None, self.now())
         pending.awaiting_commit = True
-        sync_session = self.db.sync_session
+        # On rollback the row is gone: the cookie must not be sent at all.
+        self._when_transaction_ends(on_commit=pending.confirm, on_rollback=pending.cancel_set)
+
+    def _clear_cookie(self) -> None:
+        # A revocation that rolls back left the session alive: the browser keeps its
+        # cookie, and the error response lets the user try again.
+        self._pending.remove()
+        self._when_transaction_ends(on_commit=None, on_rollback=self._pending.cancel_clear)
+
+    def _when_transaction_ends(
+        self, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
+    ) -> None:
         settled = False
 
-        def on_commit(_: Any) -> None:
+        def committed(_: Any) -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                pending.awaiting_commit = False
+                if on_commit is not None:
+                    on_commit()
 
-        def on_rollback(_: Any) -> None:
-            # The row is gone: the cookie must not be sent at all.
+        def rolled_back(_: Any) -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                pending.set_value = None
-                pending.awaiting_commit = False
+                on_rollback()
 
-        sa.event.listen(sync_session, "after_commit", on_commit)
-        sa.event.listen(sync_session, "after_rollback", on_rollback)
+        sa.event.listen(self.db.sync_session, "after_commit", committed)
+        sa.event.listen(self.db.sync_session, "after_rollback", rolled_back)
 
 
 class Anchor(Generic[SessionT]):
@@ -162,8 +178,13 @@ class Anchor(Generic[SessionT]):
         clock: Clock = utc_now,
         trusted_origins: Sequence[str] = (),
         bearer: bool = True,
+        max_sessions_per_user: int | None = None,
     ) -> None:
         self.model_info = inspect_session_model(session_model)
+        if max_sessions_per_user is not None and max_sessions_per_user < 1:
+            raise ConfigurationError("max_sessions_per_user must be at least 1, or None for no limit.")
+        self.max_sessions_per_user = max_sessions_per_user
+        self._recent_touches = RecentTouches()
         self.signer = TokenSigner(secret_keys)
         self.cookie = cookie or CookieSettings()
         self.policy = policy or ExpiryPolicy()
@@ -191,9 +212,17 @@ class Anchor(Generic[SessionT]):
 
     def repository(self, db: Any) -> SessionRepository[SessionT]:
         """A repository on ``db`` outside a request (scripts, background jobs, tests)."""
-        return SessionRepository(
-            db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock
-        )
+        return SessionRepository(db, self.model_info, **self.repository_settings())
+
+    def repository_settings(self) -> dict[str, Any]:
+        """The keyword arguments every repository of this configuration is built with."""
+        return {
+            "signer": self.signer,
+            "policy": self.policy,
+            "clock": self.clock,
+            "max_sessions_per_user": self.max_sessions_per_user,
+            "recent_touches": self._recent_touches,
+        }
 
     def session_dependency(
         self, *, optional: bool = False, csrf: bool = True, fresh_within: timedelta | None = None

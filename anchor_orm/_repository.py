@@ -46,6 +46,30 @@ class Validated(Generic[SessionT]):
     resigned_token: str | None
 
 
+class RecentTouches:
+    """This process's memory of the sessions it touched lately.
+
+    Fifty parallel requests of one session, all finding a touch due, would each send
+    an UPDATE that all but one then find nothing to change; the first to claim the
+    touch here sends it and the rest skip it. Other processes still race in the
+    database, where the conditional UPDATE keeps them correct.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._touched_at: dict[str, datetime] = {}
+        self._max_entries = max_entries
+
+    def claim(self, session_id: str, now: datetime, due_before: datetime) -> bool:
+        last_touched_at = self._touched_at.get(session_id)
+        if last_touched_at is not None and last_touched_at > due_before:
+            return False
+        if len(self._touched_at) >= self._max_entries:
+            # Forgetting only costs a redundant UPDATE, never correctness.
+            self._touched_at.clear()
+        self._touched_at[session_id] = now
+        return True
+
+
 class SessionRepository(Generic[SessionT]):
     """Session operations bound to one AsyncSession (the application's)."""
 
@@ -57,7 +81,13 @@ class SessionRepository(Generic[SessionT]):
         signer: TokenSigner | None,
         policy: ExpiryPolicy | None = None,
         clock: Clock = utc_now,
+        max_sessions_per_user: int | None = None,
+        recent_touches: RecentTouches | None = None,
     ) -> None:
+        if max_sessions_per_user is not None and max_sessions_per_user < 1:
+            raise ValueError("max_sessions_per_user must be at least 1, or None for no limit")
+        self.max_sessions_per_user = max_sessions_per_user
+        self._recent_touches = recent_touches or RecentTouches()
         self.db = db
         self.model_info = model_info
         self._info = model_info
@@ -122,6 +152,8 @@ class SessionRepository(Generic[SessionT]):
         self.db.add(session)
         await self.db.flush()
         logger.info("session created", extra={"session_id": session.id})
+        if self.max_sessions_per_user is not None:
+            await self._evict_oldest(user_key, keep_newest=self.max_sessions_per_user)
         return IssuedSession(session, self._require_signer().sign(_join(parts)))
 
     async def validate(self, token: str) -> SessionT | None:
@@ -167,7 +199,25 @@ class SessionRepository(Generic[SessionT]):
             extended = await self._touch(session, now)
         return Validated(session, extended, resigned_token)
 
+    async def _evict_oldest(self, user_key: Any, *, keep_newest: int) -> int:
+        model = self._model
+        user_id_column = self._info.user_id_column
+        beyond_limit = (
+            sa.select(model.id)  # type: ignore[call-overload]
+            .where(user_id_column == user_key)
+            .order_by(col(model.created_at).desc(), col(model.id).desc())
+            .offset(keep_newest)
+            .scalar_subquery()
+        )
+        statement = sa.delete(model).where(user_id_column == user_key, col(model.id).in_(beyond_limit))
+        result = await self._write(statement.execution_options(synchronize_session="fetch"))
+        if result.rowcount:
+            logger.info("sessions evicted over the per-user limit: %d", result.rowcount)
+        return int(result.rowcount)
+
     async def _touch(self, session: SessionT, now: datetime) -> bool:
+        if not self._recent_touches.claim(session.id, now, self.policy.touch_threshold(now)):
+            return False
         model = self._model
         new_expires_at = self.policy.extended_expiry(now, session.remember, session.absolute_expires_at)
         # Conditional: concurrent requests race here and one wins; a row revoked or
