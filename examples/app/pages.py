@@ -174,6 +174,7 @@ def build_pages(anchor: Anchor[UserSession], passwords: Passwords, templates: Ji
         # Whoever else holds a session (perhaps the reason for the change) is out now;
         # this device stays in, with a new token and a fresh login time.
         # All in this request's transaction: the password and the sign-outs commit together.
+        # (sessions.password_changed(session) does these same two steps in one call.)
         signed_out = await sessions.revoke_all(user, keep=session)
         await sessions.rotate(session, reauthenticated=True)
         return redirect("/sessions", notice="password-changed", count=signed_out)
