@@ -147,8 +147,8 @@ def test_settings_come_from_the_environment_first(tmp_path, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SESSION_SECRET", raising=False)
     demo = Config.from_env(tmp_path)
-    assert demo.database_url == f"sqlite+aiosqlite:///{tmp_path}/demo.db"
-    assert demo.secret_source == str(tmp_path / "session-secret")
+    assert demo.database_url == f"sqlite+aiosqlite:///{tmp_path}/anchor_demo.db"
+    assert demo.secret_source == str(tmp_path / ".anchor_demo_secret")
     assert Config.from_env(tmp_path).secret_keys == demo.secret_keys
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal/app")

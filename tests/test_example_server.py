@@ -35,7 +35,7 @@ def test_demo_command_migrates_prints_its_address_and_keeps_logins_across_restar
     with demo_server(tmp_path) as (base_url, log_path):
         output = log_path.read_text()
         assert f"anchor_orm example app: open {base_url}" in output
-        assert "signing key from .demo/session-secret" in output
+        assert "signing key from .anchor_demo_secret" in output
         signup = httpx.post(
             f"{base_url}/signup",
             data={"email": "ada@example.com", "password": PASSWORD},
@@ -43,7 +43,7 @@ def test_demo_command_migrates_prints_its_address_and_keeps_logins_across_restar
         )
         assert signup.status_code == 303
         cookie = session_cookie(signup)
-    assert (tmp_path / ".demo" / "demo.db").exists()
+    assert (tmp_path / "anchor_demo.db").exists()
     # A restart reads the same generated key: nobody is logged out.
     with demo_server(tmp_path) as (base_url, _):
         me = httpx.get(f"{base_url}/", headers=browser_headers(base_url, cookie))

@@ -1,6 +1,6 @@
 """``python -m examples.app``: migrate, then serve the example app.
 
-python -m examples.app                    # SQLite in ./.demo/, http://127.0.0.1:8000
+python -m examples.app                    # SQLite in ./anchor_demo.db, http://127.0.0.1:8000
 DATABASE_URL=postgresql://... python -m examples.app --workers 4
 """
 
@@ -9,7 +9,7 @@ import argparse
 import uvicorn
 
 from examples.app.config import Config, redacted
-from examples.app.migrate_shim import bring_schema_up_to_date
+from examples.app.schema import bring_schema_up_to_date
 
 
 def main(argv: list[str] | None = None) -> None:

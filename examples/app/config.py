@@ -9,10 +9,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-# The demo's local state (SQLite file and generated key), relative to where it is started.
-DEFAULT_STATE_DIR = Path(".demo")
-SECRET_FILE_NAME = "session-secret"
-SQLITE_FILE_NAME = "demo.db"
+# The demo's local state, in the folder it is started from. The SQLite file is the
+# one `alembic -c migrations/alembic.ini upgrade head` migrates when DATABASE_URL is unset.
+DEFAULT_STATE_DIR = Path()
+SQLITE_FILE_NAME = "anchor_demo.db"
+SECRET_FILE_NAME = ".anchor_demo_secret"
 # How recent a login must be for the most sensitive action (deleting the account).
 FRESH_LOGIN_WINDOW = timedelta(minutes=5)
 
@@ -30,12 +31,10 @@ class Config:
         """DATABASE_URL and SESSION_SECRET from the environment, or the demo defaults.
 
         Without SESSION_SECRET a random key is generated once and kept in
-        ``state_dir/session-secret``, so restarts (and every worker) share it and
+        ``state_dir/.anchor_demo_secret``, so restarts (and every worker) share it and
         nobody is logged out. Production sets SESSION_SECRET instead.
         """
         url = os.environ.get("DATABASE_URL") or f"sqlite+aiosqlite:///{state_dir / SQLITE_FILE_NAME}"
-        if url.startswith("sqlite") and not os.environ.get("DATABASE_URL"):
-            state_dir.mkdir(parents=True, exist_ok=True)
         env_secret = os.environ.get("SESSION_SECRET")
         if env_secret:
             return cls(async_database_url(url), [env_secret], "SESSION_SECRET")
