@@ -10,6 +10,9 @@ from anchor_orm._expiry import ExpiryPolicy, utc_now
 from anchor_orm._models import AnchorSessionBase, UTCDateTime
 from anchor_orm._repository import IssuedSession, SessionRepository
 from anchor_orm._transport import CookieSettings
+from anchor_orm.backends.session_backend import BackendError, SessionBackend
+from anchor_orm.frontends.session_frontend import FrontendError, SessionFrontend
+from anchor_orm.session_verifier import SessionVerifier
 
 __version__ = "0.2.0"
 
@@ -17,12 +20,17 @@ __all__ = [
     "Anchor",
     "AnchorError",
     "AnchorSessionBase",
+    "BackendError",
     "ConfigurationError",
     "CookieSettings",
     "ExpiryPolicy",
+    "FrontendError",
     "IssuedSession",
     "RequestSessions",
+    "SessionBackend",
+    "SessionFrontend",
     "SessionRepository",
+    "SessionVerifier",
     "UTCDateTime",
     "__version__",
     "create_engine",
