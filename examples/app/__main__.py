@@ -9,7 +9,7 @@ import argparse
 import uvicorn
 
 from examples.app.config import Config, redacted
-from examples.app.schema import bring_schema_up_to_date
+from examples.app.migrate import upgrade_to_head
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,10 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     # Made (or read) here, before workers start, so every worker signs with the same key.
     config = Config.from_env()
     if not args.no_migrate:
-        print(
-            f"database {redacted(config.database_url)}: {bring_schema_up_to_date(config.database_url)}",
-            flush=True,
-        )
+        # Before the server starts: Alembic's env.py runs its own event loop.
+        upgrade_to_head(config.database_url)
+        print(f"database {redacted(config.database_url)}: migrated to head", flush=True)
     print(f"signing key from {config.secret_source}", flush=True)
     print(f"anchor_orm example app: open http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
