@@ -75,3 +75,20 @@ async def test_audit_rows_go_with_the_deleted_account(database):
         await db.commit()
     async with database.session() as db:
         assert (await db.exec(select(AuditLog))).all() == []
+
+
+async def test_deleting_an_account_after_revoke_all_commits_with_the_audit_handler(database):
+    # The example app's "delete my account": revoke_all, then delete the user, one transaction.
+    anchor = audited_anchor(MovableClock())
+    ada = await add_user(database, "ada@example.com")
+    async with database.session() as db:
+        await anchor.repository(db).create(await db.get(User, ada.id))
+        await db.commit()
+    async with database.session() as db:
+        user = await db.get(User, ada.id)
+        assert await anchor.repository(db).revoke_all(user) == 1
+        await db.delete(user)
+        await db.commit()
+    async with database.session() as db:
+        assert (await db.exec(select(AuditLog))).all() == []
+        assert await db.get(User, ada.id) is None
