@@ -146,34 +146,13 @@ class RequestSessions(SessionRepository[SessionT]):
         pending.set(token, session.expires_at if session.remember else None, self.now())
         pending.awaiting_commit = True
         # On rollback the row is gone: the cookie must not be sent at all.
-        self._when_transaction_ends(on_commit=pending.confirm, on_rollback=pending.cancel_set)
+        when_transaction_ends(self.db, on_commit=pending.confirm, on_rollback=pending.cancel_set)
 
     def _clear_cookie(self) -> None:
         # A revocation that rolls back left the session alive: the browser keeps its
         # cookie, and the error response lets the user try again.
         self._pending.remove()
-        self._when_transaction_ends(on_commit=None, on_rollback=self._pending.cancel_clear)
-
-    def _when_transaction_ends(
-        self, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
-    ) -> None:
-        settled = False
-
-        def committed(_: Any) -> None:
-            nonlocal settled
-            if not settled:
-                settled = True
-                if on_commit is not None:
-                    on_commit()
-
-        def rolled_back(_: Any) -> None:
-            nonlocal settled
-            if not settled:
-                settled = True
-                on_rollback()
-
-        sa.event.listen(self.db.sync_session, "after_commit", committed)
-        sa.event.listen(self.db.sync_session, "after_rollback", rolled_back)
+        when_transaction_ends(self.db, on_commit=None, on_rollback=self._pending.cancel_clear)
 
 
 class Anchor(Generic[SessionT]):
@@ -298,7 +277,10 @@ class Anchor(Generic[SessionT]):
                 raise _unauthorized("Session expired or revoked; please log in again")
             session = validated.session
             pending.current_session = session
+            if validated.extended:
+                _undo_touch_on_rollback(anchor, db, session.id, pending)
             if not credential.via_bearer:
+                pending.cookie_authenticated = True
                 if validated.resigned_token is not None:
                     pending.set(validated.resigned_token, _cookie_expiry(session), anchor.clock())
                 elif validated.extended and session.remember:
@@ -332,6 +314,13 @@ class Anchor(Generic[SessionT]):
         db_annotation = self._db_annotation
 
         async def sessions(request: Request, db: db_annotation) -> RequestSessions[SessionT]:  # type: ignore[valid-type]
+            # Logging out or revoking on the strength of a cookie is a write a forged
+            # cross-site form could trigger: the same guard as get_session applies.
+            credential = read_credential(request, anchor.cookie.name, bearer=anchor.bearer)
+            if credential is not None and not credential.via_bearer:
+                refusal = anchor.csrf_guard.refusal(request, request.method)
+                if refusal is not None:
+                    raise HTTPException(status_code=403, detail=refusal)
             return RequestSessions(anchor, db, request)
 
         return sessions
@@ -346,6 +335,39 @@ class Anchor(Generic[SessionT]):
                 raise HTTPException(status_code=403, detail=refusal)
 
         return csrf_protect
+
+
+def when_transaction_ends(
+    db: Any, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
+) -> None:
+    """Runs one of the callbacks when ``db``'s current transaction commits or rolls back."""
+    settled = False
+
+    def committed(_: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            if on_commit is not None:
+                on_commit()
+
+    def rolled_back(_: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            on_rollback()
+
+    sa.event.listen(db.sync_session, "after_commit", committed)
+    sa.event.listen(db.sync_session, "after_rollback", rolled_back)
+
+
+def _undo_touch_on_rollback(anchor: "Anchor[Any]", db: Any, session_id: str, pending: PendingCookie) -> None:
+    # A touch that rolls back moved nothing: the cookie keeps its old lifetime, and
+    # this process must not skip the next touch thinking it was done.
+    def undo() -> None:
+        pending.cancel_set()
+        anchor._recent_touches.forget(session_id)
+
+    when_transaction_ends(db, on_commit=None, on_rollback=undo)
 
 
 def _cookie_expiry(session: Any) -> Any:

@@ -71,6 +71,9 @@ class RecentTouches:
         self._touched_at[session_id] = now
         return True
 
+    def forget(self, session_id: str) -> None:
+        self._touched_at.pop(session_id, None)
+
 
 class SessionRepository(Generic[SessionT]):
     """Session operations bound to one AsyncSession (the application's)."""

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import func, select
 
-from anchor_orm import create_engine
+from anchor_orm import ExpiryPolicy, create_engine
 from anchor_orm._tokens import TokenSigner
 from anchor_orm.testing import TestDatabase
 from tests.app import BASE_URL, SAME_ORIGIN, SECRET_KEY, build_app
@@ -61,6 +61,27 @@ async def test_c13_cookie_authenticated_write_from_elsewhere_is_403(database, me
         assert response.status_code == 403
         assert "refused" in response.json()["detail"]
         assert log.statements == []
+    assert await session_rows(database) == 1
+
+
+@pytest.mark.parametrize("route", ["/logout", "/logout-everywhere", "/change-password"])
+@pytest.mark.parametrize(
+    "headers",
+    [{"sec-fetch-site": "same-site"}, {"origin": "https://evil.example"}, {}],
+    ids=["same-site", "untrusted-origin", "no-headers"],
+)
+async def test_c13_forged_logout_and_revocation_are_403_and_write_nothing(database, route, headers):
+    """A sibling site's auto-submitted form must not even log the victim out."""
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        with count_statements(database.engine) as log:
+            response = await client.post(route, headers=headers)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+        assert log.writes == []
+        assert (await client.get("/me")).status_code == 200
     assert await session_rows(database) == 1
 
 
@@ -230,6 +251,34 @@ async def test_another_authorization_scheme_does_not_hide_the_cookie(database):
         assert (
             await anonymous.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
         ).status_code == 401
+
+
+async def test_a_touch_that_rolls_back_keeps_the_cookie_and_is_retried(database):
+    policy = ExpiryPolicy(idle_timeout=timedelta(hours=1), touch_interval=timedelta(minutes=50))
+    test_app = build_app(database, policy=policy)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        test_app.clock.advance(minutes=50)
+        failed = await client.post("/logout-everywhere-then-fail", headers=SAME_ORIGIN)
+        assert failed.status_code == 500
+        assert "set-cookie" not in failed.headers  # the extension rolled back with the rest
+        test_app.clock.advance(minutes=5)
+        retried = await client.get("/me")
+        assert retried.status_code == 200 and "set-cookie" in retried.headers
+        test_app.clock.advance(minutes=11)  # 66 minutes after login, 11 after the touch
+        assert (await client.get("/me")).status_code == 200
+
+
+async def test_authenticated_responses_are_private_to_the_cookie(database):
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        response = await client.get("/me")
+        assert "set-cookie" not in response.headers
+        assert response.headers["cache-control"] == "private"
+        assert response.headers["vary"] == "Cookie"
 
 
 # --- Faults ----------------------------------------------------------------------------
