@@ -163,3 +163,19 @@ async def test_a_rolled_back_request_leaves_no_audit_row(example):
         page = (await laptop.get("/sessions")).text
     assert len(session_ids(page)) == 2
     assert activity(page) == [("created", ""), ("created", "")]
+
+
+async def test_an_api_password_change_is_audited_like_the_pages_one(example):
+    async with example.api_client() as client:
+        signed_up = (await client.post("/api/signup", json={"email": EMAIL, "password": PASSWORD})).json()
+        other = (await client.post("/api/login", json={"email": EMAIL, "password": PASSWORD})).json()
+    async with example.api_client(signed_up["token"]) as client:
+        response = await client.post(
+            "/api/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        )
+    assert response.status_code == 200
+    assert response.json()["revoked"] == 1
+    assert (await audit_rows(example))[-2:] == [
+        (other["session_id"], "revoked", "password_change"),
+        (signed_up["session_id"], "rotated", None),
+    ]
