@@ -1,4 +1,4 @@
-"""Every ```python snippet of docs/readme/compat.md runs, on SQLite and PostgreSQL."""
+"""Every ```python snippet of README.md's section on coming from fastapi-anchor runs, on SQLite and PostgreSQL."""
 
 import os
 import re
@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from anchor_orm.backends.implementations import PostgresBackend
 from anchor_orm.testing import test_database as fresh_database
+from tests.test_readme import readme_section
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "readme" / "compat.md"
+DOC_TEXT = readme_section("Coming from fastapi-anchor or fastapi-sessions")
 
 
 def snippets() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    return re.findall(r"```python\n(.*?)```", DOC_TEXT, re.DOTALL)
 
 
 def test_the_doc_has_the_two_snippets_these_tests_run():
@@ -33,7 +34,7 @@ def test_the_doc_has_the_two_snippets_these_tests_run():
 
 async def test_extra_field_snippet_round_trips_in_the_callers_transaction(backend):
     namespace: dict[str, Any] = {}
-    exec(compile(snippets()[0], f"{DOC}:snippet-1", "exec"), namespace)
+    exec(compile(snippets()[0], "README.md:compat-snippet-1", "exec"), namespace)
     async with fresh_database(backend) as database:
         await database.create_tables(namespace["metadata"])
         now = datetime.now(UTC).replace(microsecond=0)

@@ -1,4 +1,4 @@
-"""The Python snippets of docs/readme/example.md run, each in a fresh interpreter in an
+"""The Python snippets of README.md's example app section run, each in a fresh interpreter in an
 empty folder (as tests/test_readme.py runs README.md's, where this section will go)."""
 
 import os
@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 from examples.app.testing import REPO_ROOT
+from tests.test_readme import readme_section
 
-README_SECTION = REPO_ROOT / "docs" / "readme" / "example.md"
+README_SECTION = readme_section("The example app")
 
 
 def python_snippets() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", README_SECTION.read_text(), flags=re.DOTALL | re.MULTILINE)
+    return re.findall(r"^```python\n(.*?)^```", README_SECTION, flags=re.DOTALL | re.MULTILINE)
 
 
 def test_the_readme_script_drives_the_app_in_process(tmp_path):

@@ -1,4 +1,4 @@
-"""An application's own migrations, as docs/readme/migrations.md tells it to write them.
+"""An application's own migrations, as README.md's Migrations section tells it to write them.
 
 Each test builds an app in a temporary folder: `alembic init -t async`, the README's
 env.py and models, then autogenerate, upgrade and check through the alembic command
@@ -23,11 +23,11 @@ from anchor_orm.backends.implementations import anchor_sessions_table
 from anchor_orm.testing import Backend, TestDatabase
 from anchor_orm.testing import test_database as empty_database
 from tests.test_migrations import REPO_ROOT, alembic, inspect_db, succeeded, table_names, url_of
-from tests.test_readme import runnable_snippets
+from tests.test_readme import readme_section, runnable_snippets
 
 pytestmark = pytest.mark.anyio
 
-README_SECTION = REPO_ROOT / "docs" / "readme" / "migrations.md"
+README_SECTION = readme_section("Migrations")
 # The snippets, by their first line. env.py is fenced ```py: it runs only under Alembic,
 # and tests/test_readme.py runs every ```python block of README.md on its own.
 ENV_PY = "# migrations/env.py"
@@ -37,9 +37,7 @@ SESSIONS = "# continues: add the session model to myapp/models.py"
 
 def readme_snippets() -> dict[str, str]:
     """The ```python and ```py blocks of the README section, by their first line."""
-    blocks = re.findall(
-        r"^```(?:python|py)\n(.*?)^```", README_SECTION.read_text(), flags=re.DOTALL | re.MULTILINE
-    )
+    blocks = re.findall(r"^```(?:python|py)\n(.*?)^```", README_SECTION, flags=re.DOTALL | re.MULTILINE)
     return {block.splitlines()[0]: block for block in blocks}
 
 
@@ -53,7 +51,7 @@ def test_every_python_snippet_of_the_readme_section_runs_here() -> None:
 def test_the_readme_section_passes_the_readme_test_once_spliced(tmp_path: Path) -> None:
     # What tests/test_readme.py does with README.md: each ```python block (with its
     # "# continues" blocks) runs alone, in an empty folder, warnings as errors.
-    for snippet in runnable_snippets(README_SECTION.read_text()):
+    for snippet in runnable_snippets(README_SECTION):
         completed = subprocess.run(
             [sys.executable, "-W", "error", "-c", snippet],
             cwd=tmp_path,
@@ -197,6 +195,7 @@ import asyncio, os
 from sqlmodel import SQLModel
 import myapp.models
 from anchor_orm import create_engine
+from tests.test_readme import readme_section
 
 async def create_all():
     engine = create_engine(os.environ["DATABASE_URL"])

@@ -1,4 +1,4 @@
-"""Every ```python block of docs/readme/ops.md runs, on SQLite and on PostgreSQL.
+"""Every ```python block of README.md's Operations section runs, on SQLite and on PostgreSQL.
 
 The same rules as README.md's blocks (tests/test_readme.py): each block runs in a fresh
 interpreter in an empty folder, and a block starting with "# continues" runs after the
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from anchor_orm import testing
+from tests.test_readme import readme_section
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "readme" / "ops.md"
+DOC_TEXT = readme_section("Operations: events, logs, purging, the command line, the test kit")
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -31,7 +32,7 @@ def runnable_snippets(markdown: str) -> list[str]:
     return snippets
 
 
-SNIPPETS = runnable_snippets(DOC.read_text())
+SNIPPETS = runnable_snippets(DOC_TEXT)
 PLUGIN_LINE = 'pytest_plugins = ["anchor_orm.pytest_plugin"]\n'
 
 

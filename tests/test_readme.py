@@ -26,6 +26,14 @@ def runnable_snippets(markdown: str) -> list[str]:
     return snippets
 
 
+def readme_section(title: str) -> str:
+    """The text of README.md's ``## title`` section, up to the next ``## `` heading."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
 SNIPPETS = runnable_snippets((ROOT / "README.md").read_text())
 
 
