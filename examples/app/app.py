@@ -39,13 +39,14 @@ def create_app(
     app_engine = engine if engine is not None else create_engine(config.database_url)
 
     anchor = Anchor(UserSession, db=DB, secret_keys=config.secret_keys, clock=clock)
-    # Every login, rotation and sign-out writes an audit_log row in its own transaction.
+    # Every login, rotation and sign-out adds an audit_log row to the transaction that
+    # makes the change: both commit, or neither.
     register_audit_log(anchor)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Expired sessions are deleted hourly, off the request path (each purge is
-        # audited as "expiry_purge"); with several workers only one purges at a time.
+        # Expired sessions are deleted hourly, off the request path (each one purged is
+        # audited as "expiry_purge"); of several workers on PostgreSQL, one purges at a time.
         async with anchor.purge_in_background(app_engine, interval=timedelta(hours=1)):
             yield
         if owns_engine:
