@@ -247,7 +247,12 @@ async def unreachable_database(kind: str) -> AsyncIterator[TestDatabase]:
         await engine.dispose()
         return
     # A server that accepts connections and never answers: the driver times out.
-    server = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     url = sa.make_url(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test")
     engine = create_engine(url, connect_args={"timeout": 1})
@@ -255,7 +260,10 @@ async def unreachable_database(kind: str) -> AsyncIterator[TestDatabase]:
         yield TestDatabase("postgresql", url, engine)
     finally:
         await engine.dispose()
+        for writer in accepted:
+            writer.close()
         server.close()
+        await server.wait_closed()
 
 
 @pytest.mark.parametrize("fault", ["refused", "hangs"])
