@@ -118,6 +118,9 @@ def test_two_browsers_one_user_a_revokes_b_and_b_lands_on_the_login_page(chromiu
         page_a.wait_for_url(f"{base_url}/sessions?notice=revoked")
         assert page_a.locator("tr.session").count() == 2
         assert page_a.locator("tr.session", has_text="Safari 18").count() == 0
+        # The audit log saw it: the newest "Recent activity" entry names B's device.
+        newest = page_a.locator("table.activity tbody tr").first
+        assert "Signed out" in newest.inner_text() and "Safari 18 on iOS" in newest.inner_text()
 
         # B's next page load lands on the login page, and its dead cookie is gone.
         page_b.reload()
