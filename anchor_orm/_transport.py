@@ -139,6 +139,8 @@ class PendingCookie:
     current_session: Any = None
     # The response depends on the cookie: no shared cache may keep it for another user.
     cookie_authenticated: bool = False
+    # Set once a 500 replaced the response: a commit arriving after it must fail.
+    refuse_late_commit: bool = False
 
     def set(self, value: str, expires_at: datetime | None, now: datetime) -> None:
         self.set_value = value
@@ -162,9 +164,9 @@ class PendingCookie:
 
 
 UNCOMMITTED_LOGIN_BODY = (
-    b'{"detail":"anchor_orm: a session was created but its transaction was not committed '
-    b"before the response. Commit in the route, or declare the database dependency with "
-    b'Depends(get_db, scope=\\"function\\") so it commits before the response is sent."}'
+    b'{"detail":"anchor_orm: a new session token was issued but its transaction was not committed '
+    b"before the response, so it was rolled back. Commit in the route, or declare the database "
+    b'dependency with Depends(get_db, scope=\\"function\\") so it commits before the response is sent."}'
 )
 
 
@@ -198,8 +200,10 @@ class AnchorMiddleware:
             if message["type"] == "http.response.start":
                 if pending.awaiting_commit and pending.set_value is not None:
                     # Sending this cookie would log the user in to a row that was never
-                    # saved; a clear error names the fix instead.
+                    # saved; a clear error names the fix instead, and the late commit
+                    # is refused so the database agrees with what the client was told.
                     replaced = True
+                    pending.refuse_late_commit = True
                     await send(
                         {
                             "type": "http.response.start",
