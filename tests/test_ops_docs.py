@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 
 from anchor_orm import testing
-from tests.test_readme import readme_section
+from tests.test_readme import readme_section, runnable_snippets
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_TEXT = readme_section("Operations: events, logs, purging, the command line, the test kit")
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-
-def runnable_snippets(markdown: str) -> list[str]:
-    snippets: list[str] = []
-    for block in BLOCK.findall(markdown):
-        if block.startswith("# continues") and snippets:
-            snippets[-1] += "\n" + block
-        else:
-            snippets.append(block)
-    return snippets
-
 
 SNIPPETS = runnable_snippets(DOC_TEXT)
 PLUGIN_LINE = 'pytest_plugins = ["anchor_orm.pytest_plugin"]\n'
