@@ -12,7 +12,7 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from benchmarks import _data as data
 from benchmarks._models import LargeTableSession, SmallTableSession
 from benchmarks._report import evaluate_targets, print_report
 from benchmarks._scenarios import interleaved_rounds, purge_under_load, request_stream, revoke_all_run
-from benchmarks._systems import build_anchor_orm, build_fastapi_anchor, build_fastapi_users, build_floor
+from benchmarks._systems import (
+    build_anchor_orm,
+    build_fastapi_anchor,
+    build_fastapi_users,
+    build_floor,
+    build_orm_reference,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/anchor_bench"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,8 +40,8 @@ IN_FLIGHT = 16
 class Sizes:
     users: int = 10_000
     sessions_per_user: int = 10
-    rounds: int = 5
-    requests_per_round: int = 3_000
+    rounds: int = 4
+    requests_per_round: int = 2_500
     login_rounds: int = 3
     logins_per_round: int = 600
     revoke_sessions: int = 10_000
@@ -44,7 +50,9 @@ class Sizes:
     scale_rounds: int = 4
     scale_requests_per_round: int = 2_000
     purge_rows: int = 1_000_000
-    purge_batch_size: int = 1_000
+    purge_batch_size: int = 5_000
+    # The purge sleeps this many times each batch's duration between batches.
+    purge_pause_ratio: float = 1.0
     purge_before_requests: int = 6_000
 
 
@@ -159,7 +167,7 @@ async def anchor_orm_runs(
     small_system, _, _ = build_anchor_orm(
         url, scale["small"].token, pool_size=IN_FLIGHT, session_model=SmallTableSession, name="small table"
     )
-    large_system, large_anchor, large_engine = build_anchor_orm(
+    large_system, large_anchor, _ = build_anchor_orm(
         url, scale["large"].token, pool_size=IN_FLIGHT, session_model=LargeTableSession, name="large table"
     )
     length = sizes.scale_rounds * sizes.scale_requests_per_round
@@ -173,17 +181,18 @@ async def anchor_orm_runs(
     )
     small_owner = scale["small"].user_ids.__getitem__
     large_owner = scale["large"].user_ids.__getitem__
-    small_figures = await interleaved_rounds(
-        [small_system], small_stream, rounds=sizes.scale_rounds, in_flight=IN_FLIGHT, user_of=small_owner
-    )
-    large_figures = await interleaved_rounds(
-        [large_system], large_stream, rounds=sizes.scale_rounds, in_flight=IN_FLIGHT, user_of=large_owner
+    scale_figures = await interleaved_rounds(
+        [small_system, large_system],
+        [small_stream, large_stream],
+        rounds=sizes.scale_rounds,
+        in_flight=IN_FLIGHT,
+        user_of=[small_owner, large_owner],
     )
     results["scale"] = {
         "small_table_sessions": sizes.small_table_sessions,
         "large_table_sessions": sizes.large_table_sessions,
-        "small": small_figures["small table"].summary(),
-        "large": large_figures["large table"].summary(),
+        "small": scale_figures["small table"].summary(),
+        "large": scale_figures["large table"].summary(),
     }
     await small_system.close()
 
@@ -193,11 +202,12 @@ async def anchor_orm_runs(
     results["purge"] = await purge_under_load(
         large_system,
         large_anchor,
-        large_engine,
+        url,
         purge_stream,
         in_flight=IN_FLIGHT,
         user_of=large_owner,
         batch_size=sizes.purge_batch_size,
+        pause_ratio=sizes.purge_pause_ratio,
     )
     await large_system.close()
     return results
@@ -228,6 +238,7 @@ async def postgres_part(url: sa.URL, sizes: Sizes, seed: int) -> dict[str, Any]:
         build_fastapi_anchor(url, fastapi_anchor_ids, pool_size=IN_FLIGHT),
         build_fastapi_users(url, fastapi_users_tokens, pool_size=IN_FLIGHT),
         await build_floor(url, loaded["main"].token, pool_size=IN_FLIGHT),
+        build_orm_reference(url, loaded["main"].token, pool_size=IN_FLIGHT),
     ]
     stream = request_stream(session_count, sizes.rounds * sizes.requests_per_round, seed)
     log(
@@ -242,7 +253,7 @@ async def postgres_part(url: sa.URL, sizes: Sizes, seed: int) -> dict[str, Any]:
         for i in request_stream(sizes.users, sizes.login_rounds * sizes.logins_per_round, seed + 7)
     ]
     logins = await interleaved_rounds(
-        systems,
+        systems[:4],  # the reference has no login
         login_users,
         rounds=sizes.login_rounds,
         in_flight=IN_FLIGHT,
@@ -305,8 +316,16 @@ def main() -> None:
     )
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--purge-pause-ratio",
+        type=float,
+        default=None,
+        help="pause between purge batches, as a multiple of a batch's duration (default 1; 0: no pause)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
+    if args.purge_pause_ratio is not None:
+        sizes = replace(sizes, purge_pause_ratio=args.purge_pause_ratio)
     url = sa.make_url(args.postgres_url)
     if url.database in (None, "", "postgres", "template0", "template1", "test"):
         sys.exit("--postgres-url must name a database of the benchmark's own, such as anchor_bench")

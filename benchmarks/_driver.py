@@ -2,6 +2,7 @@
 library and its database round trips, nothing of a network stack or HTTP parser."""
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ class StreamResult:
     seconds: float
     latencies_seconds: list[float] = field(default_factory=list)
     failures: int = 0
+    # This process's CPU time (user + system) over the stream: on a machine shared with
+    # other jobs it varies less than throughput does.
+    cpu_seconds: float = 0.0
 
     @property
     def requests_per_second(self) -> float:
@@ -121,10 +125,13 @@ async def run_stream(
                 if failures == 1:
                     print(f"    unexpected response {response.status}: {response.body[:200]!r}")
 
+    cpu_before = os.times()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     elapsed = time.perf_counter() - started
-    return StreamResult(len(latencies), elapsed, latencies, failures)
+    cpu_after = os.times()
+    cpu_seconds = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    return StreamResult(len(latencies), elapsed, latencies, failures, cpu_seconds)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -66,7 +66,10 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _validation_table(title: str, figures: dict[str, Any], floor_rps: float | None) -> None:
     print(f"\n{title}")
-    header = f"{'system':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8} {'reads':>6} {'writes':>6} {'tx':>5}"
+    header = (
+        f"{'system':38} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x floor':>7} {'cpu ms':>7} "
+        f"{'reads':>5} {'writes':>6} {'tx':>4}"
+    )
     print(header)
     print("-" * len(header))
     for name, row in figures.items():
@@ -74,8 +77,9 @@ def _validation_table(title: str, figures: dict[str, Any], floor_rps: float | No
         ratio = f"{row['requests_per_second'] / floor_rps:.2f}" if floor_rps else "-"
         failures = f"  ({row['failures']} failed!)" if row["failures"] else ""
         print(
-            f"{name:34} {row['requests_per_second']:8.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {ratio:>8} "
-            f"{statements['reads']:6.2f} {statements['writes']:6.2f} {statements['transaction_control']:5.2f}{failures}"
+            f"{name:38} {row['requests_per_second']:7.0f} {row['p50_ms']:7.2f} {row['p99_ms']:7.2f} {ratio:>7} "
+            f"{row['cpu_ms_per_request']:7.2f} {statements['reads']:5.2f} {statements['writes']:6.2f} "
+            f"{statements['transaction_control']:4.2f}{failures}"
         )
 
 
@@ -96,7 +100,8 @@ def _anchor_orm_runs(label: str, part: dict[str, Any]) -> None:
     purge = part["purge"]
     print(
         f"{label} anchor_orm: purge of {purge['rows_purged']:,} expired rows "
-        f"({purge['batch_size']:,} a transaction) in {purge['purge_seconds']:.1f} s; "
+        f"({purge['batch_size']:,} a transaction, pause {purge['pause_ratio']:g}x a batch) "
+        f"in {purge['purge_seconds']:.1f} s; "
         f"GET /me {purge['requests_per_second_before']:.0f} req/s before, "
         f"{purge['requests_per_second_during']:.0f} during ({purge['ratio_during_to_before']:.2f}x)"
     )
@@ -111,7 +116,11 @@ def print_report(results: dict[str, Any]) -> None:
         f"anchor_orm benchmarks ({'quick' if results['quick'] else 'full'} run, {results['machine']}, "
         f"Python {results['python']}, {in_flight} requests in flight, in-process ASGI)"
     )
-    print("statements per request: reads (SELECT), writes (INSERT/UPDATE/DELETE), tx (BEGIN/COMMIT/ROLLBACK)")
+    print(
+        "per request: cpu ms = this process's CPU time (the app, the library, the driver; the\n"
+        "database server's is apart); reads (SELECT), writes (INSERT/UPDATE/DELETE) and tx\n"
+        "(BEGIN/COMMIT/ROLLBACK) are the statements the system sent"
+    )
     _validation_table(
         "PostgreSQL, GET /me (cookie-authenticated, user id and email)", postgres["validation"], floor_rps
     )

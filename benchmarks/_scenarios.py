@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from anchor_orm import Anchor
+from anchor_orm import Anchor, create_engine
 from benchmarks._driver import StreamResult, percentile, run_stream
 from benchmarks._models import BenchUser
 from benchmarks._systems import System, login_check, me_check
@@ -23,6 +23,7 @@ class Figures:
     requests: int = 0
     seconds: float = 0.0
     failures: int = 0
+    cpu_seconds: float = 0.0
     latencies_seconds: list[float] = field(default_factory=list)
     statements_per_request: dict[str, float] = field(default_factory=dict)
 
@@ -30,6 +31,7 @@ class Figures:
         self.requests += result.requests
         self.seconds += result.seconds
         self.failures += result.failures
+        self.cpu_seconds += result.cpu_seconds
         self.latencies_seconds.extend(result.latencies_seconds)
 
     @property
@@ -43,6 +45,7 @@ class Figures:
             "requests_per_second": round(self.requests_per_second, 1),
             "p50_ms": round(percentile(self.latencies_seconds, 0.50) * 1000, 3),
             "p99_ms": round(percentile(self.latencies_seconds, 0.99) * 1000, 3),
+            "cpu_ms_per_request": round(self.cpu_seconds / max(self.requests, 1) * 1000, 3),
             "statements_per_request": {k: round(v, 3) for k, v in self.statements_per_request.items()},
         }
 
@@ -55,36 +58,46 @@ def request_stream(item_count: int, length: int, seed: int) -> list[int]:
 
 async def interleaved_rounds(
     systems: Sequence[System],
-    stream: list[int],
+    stream: list[int] | Sequence[list[int]],
     *,
     rounds: int,
     in_flight: int,
-    user_of: Callable[[int], int],
+    user_of: Callable[[int], int] | Sequence[Callable[[int], int]],
     login: bool = False,
     warmup_requests: int = 200,
 ) -> dict[str, Figures]:
     """Round r gives every system the same slice of the stream; the order rotates per round
-    so no system always runs first (a warmer cache, a quieter machine)."""
+    so no system always runs first (a warmer cache, a quieter machine).
+
+    ``stream`` and ``user_of`` may instead be given per system (one table each)."""
+    streams = list(stream) if stream and isinstance(stream[0], list) else [stream] * len(systems)
+    owners = list(user_of) if isinstance(user_of, Sequence) else [user_of] * len(systems)
     figures = {system.name: Figures() for system in systems}
-    check = login_check if login else me_check(user_of)
-    if not login:
-        for system in systems:
-            system.prepare(stream)
+    checks = {
+        system.name: login_check if login else me_check(owner)
+        for system, owner in zip(systems, owners, strict=True)
+    }
+    streams_by_name = {system.name: s for system, s in zip(systems, streams, strict=True)}
     for system in systems:
+        own_stream = streams_by_name[system.name]
+        if not login:
+            system.prepare(own_stream)
         request = system.login_request if login else system.me_request
         # Warm-up: pools filled, statements prepared, code paths hot; not counted.
-        await run_stream(system.app, stream[:warmup_requests], request, check, in_flight=in_flight)
-    per_round = len(stream) // rounds
+        await run_stream(
+            system.app, own_stream[:warmup_requests], request, checks[system.name], in_flight=in_flight
+        )
+    per_round = len(streams[0]) // rounds
     statement_totals: dict[str, dict[str, int]] = {
         s.name: {"reads": 0, "writes": 0, "tx": 0} for s in systems
     }
     for round_index in range(rounds):
-        items = stream[round_index * per_round : (round_index + 1) * per_round]
         shift = round_index % len(systems)
         for system in [*systems[shift:], *systems[:shift]]:
+            items = streams_by_name[system.name][round_index * per_round : (round_index + 1) * per_round]
             request = system.login_request if login else system.me_request
             system.counter.reset()
-            result = await run_stream(system.app, items, request, check, in_flight=in_flight)
+            result = await run_stream(system.app, items, request, checks[system.name], in_flight=in_flight)
             figures[system.name].add(result)
             totals = statement_totals[system.name]
             totals["reads"] += system.counter.reads
@@ -121,15 +134,18 @@ async def revoke_all_run(anchor: Anchor[Any], engine: Any, counter: Any, user_id
 async def purge_under_load(
     system: System,
     anchor: Anchor[Any],
-    engine: Any,
+    url: Any,
     stream: list[int],
     *,
     in_flight: int,
     user_of: Callable[[int], int],
     batch_size: int,
+    pause_ratio: float,
 ) -> dict[str, Any]:
     """Validation throughput before and while the expired rows are purged in batches,
-    one batch per transaction (so locks stay short), as a cron job would run it."""
+    one batch per transaction (so locks stay short), as a cron job would run it: on a
+    connection of its own, pausing ``pause_ratio`` times each batch's duration between
+    batches so that the purge leaves the database room for the requests."""
     check = me_check(user_of)
     system.prepare(stream)
     await run_stream(system.app, stream[:200], system.me_request, check, in_flight=in_flight)
@@ -138,18 +154,24 @@ async def purge_under_load(
     done = asyncio.Event()
     purged = 0
 
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+
     async def purge() -> float:
         nonlocal purged
         started = time.perf_counter()
         try:
             while True:
+                batch_started = time.perf_counter()
                 async with AsyncSession(engine) as db, db.begin():
                     count = await anchor.repository(db).purge_expired(batch_size=batch_size, max_batches=1)
                 purged += count
                 if count < batch_size:
                     break
+                if pause_ratio:
+                    await asyncio.sleep((time.perf_counter() - batch_started) * pause_ratio)
         finally:
             done.set()
+            await engine.dispose()
         return time.perf_counter() - started
 
     purge_task = asyncio.create_task(purge())
@@ -162,6 +184,7 @@ async def purge_under_load(
         "purge_seconds": round(purge_seconds, 2),
         "purge_rows_per_second": round(purged / purge_seconds, 1) if purge_seconds else None,
         "batch_size": batch_size,
+        "pause_ratio": pause_ratio,
         "requests_per_second_before": round(before.requests_per_second, 1),
         "requests_per_second_during": round(during.requests_per_second, 1),
         "requests_during": during.requests,

@@ -27,6 +27,8 @@ from fastapi_users_db_sqlalchemy.access_token import SQLAlchemyAccessTokenDataba
 from itsdangerous import BadSignature, Signer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
+from sqlalchemy.orm import contains_eager
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from anchor_orm import Anchor, AnchorSessionBase, CookieSettings, RequestSessions, create_engine
@@ -127,6 +129,45 @@ def build_anchor_orm(
 
     system = System(name, app, counter, "anchor_session", cookie_value, engine.dispose)
     return system, anchor, engine
+
+
+def build_orm_reference(url: sa.URL, token_of: Callable[[int], str], *, pool_size: int) -> System:
+    """Not a target: the app's own shape (its AsyncSession, transaction and one ORM SELECT
+    of the session joined with its user) with no authentication at all, no signature,
+    no hash, no expiry. What anchor_orm adds is the gap between this row and its own."""
+    engine = create_engine(url, pool_size=pool_size, max_overflow=0)
+    counter = StatementCounter()
+    counter.watch_engine(engine)
+    statement = (
+        select(BenchSession)
+        .join(BenchSession.user)  # type: ignore[arg-type]
+        .options(contains_eager(BenchSession.user))  # type: ignore[arg-type]
+        .where(BenchSession.id == sa.bindparam("session_id"))
+    )
+
+    async def get_db() -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(engine, expire_on_commit=False) as db, db.begin():
+            yield db
+
+    DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
+
+    async def unauthenticated_session(request: Request, db: DB) -> BenchSession:
+        session_id = request.cookies.get("reference_session", "").partition(".")[0]
+        session = (await db.exec(statement, params={"session_id": session_id})).first()
+        if session is None:
+            raise HTTPException(401)
+        return session
+
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(session: Annotated[BenchSession, Depends(unauthenticated_session)]) -> dict[str, Any]:
+        return {"id": session.user.id, "email": session.user.email}
+
+    return System(REFERENCE, app, counter, "reference_session", token_of, engine.dispose)
+
+
+REFERENCE = "reference: app session + ORM SELECT"
 
 
 # --- fastapi-anchor 0.1.1 -----------------------------------------------------------
