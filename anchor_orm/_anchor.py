@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # dependency closures below, and they must be the real objects, not strings.
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Annotated, Any, Generic, get_args, get_origin
 
@@ -15,8 +16,10 @@ from starlette.requests import HTTPConnection
 
 from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError
+from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
-from anchor_orm._repository import IssuedSession, SessionRepository
+from anchor_orm._purge import DEFAULT_BATCH_SIZE, BackgroundPurge, purge_in_background
+from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
 from anchor_orm._tokens import TokenSigner
 from anchor_orm._transport import (
@@ -42,9 +45,7 @@ class RequestSessions(SessionRepository[SessionT]):
     """The repository bound to one request: it also sets and clears the cookie."""
 
     def __init__(self, anchor: "Anchor[SessionT]", db: Any, request: HTTPConnection) -> None:
-        super().__init__(
-            db, anchor.model_info, signer=anchor.signer, policy=anchor.policy, clock=anchor.clock
-        )
+        super().__init__(db, anchor.model_info, **anchor.repository_settings())
         self._anchor = anchor
         self._request = request
         self._pending = _pending_cookie(request)
@@ -63,14 +64,21 @@ class RequestSessions(SessionRepository[SessionT]):
         Always a new token: whatever session the browser carried is revoked, so a
         token planted before login (session fixation) never gains the login.
         """
-        await self.logout()
         client = self._request.client
+        ip_address = client.host if client else None
+        user_agent = self._request.headers.get("user-agent")
+        new_device = None
+        if self._anchor.events.wants(SessionCreated):
+            # Asked before logout() deletes the session this browser may already carry.
+            new_device = await self.is_new_device(user, ip_address=ip_address, user_agent=user_agent)
+        await self.logout()
         issued = await self.create(
             user,
             remember=remember,
-            ip_address=client.host if client else None,
-            user_agent=self._request.headers.get("user-agent"),
+            ip_address=ip_address,
+            user_agent=user_agent,
             data=data,
+            new_device=new_device,
         )
         self._set_cookie_after_commit(issued.token, issued.session)
         self._pending.current_session = issued.session
@@ -83,7 +91,7 @@ class RequestSessions(SessionRepository[SessionT]):
         if credential is not None:
             revoked = await self.revoke_token(credential.value)
             if not credential.via_bearer:
-                self._pending.remove()
+                self._clear_cookie()
         self._pending.current_session = None
         return revoked
 
@@ -93,15 +101,23 @@ class RequestSessions(SessionRepository[SessionT]):
             self._set_cookie_after_commit(token, session)
         return token
 
-    async def revoke(self, session_or_id: SessionT | str, *, owner: Any) -> bool:
+    async def revoke(
+        self, session_or_id: SessionT | str, *, owner: Any, reason: RevokeReason = RevokeReason.REVOKE
+    ) -> bool:
         session_id = session_or_id if isinstance(session_or_id, str) else session_or_id.id
-        revoked = await super().revoke(session_or_id, owner=owner)
+        revoked = await super().revoke(session_or_id, owner=owner, reason=reason)
         if revoked and self._is_current(session_id):
-            self._pending.remove()
+            self._clear_cookie()
         return revoked
 
-    async def revoke_all(self, user: Any, *, keep: SessionT | str | None = None) -> int:
-        count = await super().revoke_all(user, keep=keep)
+    async def revoke_all(
+        self,
+        user: Any,
+        *,
+        keep: SessionT | str | None = None,
+        reason: RevokeReason = RevokeReason.REVOKE_ALL,
+    ) -> int:
+        count = await super().revoke_all(user, keep=keep, reason=reason)
         current = self._pending.current_session
         keep_id = keep if isinstance(keep, str) or keep is None else keep.id
         owner_key = self.model_info.user_key(user)
@@ -110,8 +126,16 @@ class RequestSessions(SessionRepository[SessionT]):
             and current.id != keep_id
             and getattr(current, self.model_info.user_id_column.key) == owner_key
         ):
-            self._pending.remove()
+            self._clear_cookie()
         return count
+
+    async def password_changed(self, session: SessionT) -> int:
+        """After a password change on ``session``: ends every other session of its user
+        and gives this one a new token marked as a fresh login. The count revoked."""
+        user = getattr(session, self.model_info.user_relationship.key)
+        revoked_count = await self.revoke_all(user, keep=session, reason=RevokeReason.PASSWORD_CHANGE)
+        await self.rotate(session, reauthenticated=True)
+        return revoked_count
 
     def _is_current(self, session_id: str) -> bool:
         current = self._pending.current_session
@@ -121,25 +145,35 @@ class RequestSessions(SessionRepository[SessionT]):
         pending = self._pending
         pending.set(token, session.expires_at if session.remember else None, self.now())
         pending.awaiting_commit = True
-        sync_session = self.db.sync_session
+        # On rollback the row is gone: the cookie must not be sent at all.
+        self._when_transaction_ends(on_commit=pending.confirm, on_rollback=pending.cancel_set)
+
+    def _clear_cookie(self) -> None:
+        # A revocation that rolls back left the session alive: the browser keeps its
+        # cookie, and the error response lets the user try again.
+        self._pending.remove()
+        self._when_transaction_ends(on_commit=None, on_rollback=self._pending.cancel_clear)
+
+    def _when_transaction_ends(
+        self, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
+    ) -> None:
         settled = False
 
-        def on_commit(_: Any) -> None:
+        def committed(_: Any) -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                pending.awaiting_commit = False
+                if on_commit is not None:
+                    on_commit()
 
-        def on_rollback(_: Any) -> None:
-            # The row is gone: the cookie must not be sent at all.
+        def rolled_back(_: Any) -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                pending.set_value = None
-                pending.awaiting_commit = False
+                on_rollback()
 
-        sa.event.listen(sync_session, "after_commit", on_commit)
-        sa.event.listen(sync_session, "after_rollback", on_rollback)
+        sa.event.listen(self.db.sync_session, "after_commit", committed)
+        sa.event.listen(self.db.sync_session, "after_rollback", rolled_back)
 
 
 class Anchor(Generic[SessionT]):
@@ -162,14 +196,21 @@ class Anchor(Generic[SessionT]):
         clock: Clock = utc_now,
         trusted_origins: Sequence[str] = (),
         bearer: bool = True,
+        max_sessions_per_user: int | None = None,
     ) -> None:
         self.model_info = inspect_session_model(session_model)
+        if max_sessions_per_user is not None and max_sessions_per_user < 1:
+            raise ConfigurationError("max_sessions_per_user must be at least 1, or None for no limit.")
+        self.max_sessions_per_user = max_sessions_per_user
+        self._recent_touches = RecentTouches()
         self.signer = TokenSigner(secret_keys)
         self.cookie = cookie or CookieSettings()
         self.policy = policy or ExpiryPolicy()
         self.clock = clock
         self.bearer = bearer
         self.csrf_guard = CSRFGuard(trusted_origins)
+        # Subscriptions to session created / rotated / revoked: anchor.events.subscribe(...).
+        self.events = SessionEvents()
         self._db_annotation = _db_annotation(db)
         # Only for OpenAPI: these make the docs show how to authenticate.
         self._cookie_scheme = APIKeyCookie(
@@ -191,8 +232,30 @@ class Anchor(Generic[SessionT]):
 
     def repository(self, db: Any) -> SessionRepository[SessionT]:
         """A repository on ``db`` outside a request (scripts, background jobs, tests)."""
-        return SessionRepository(
-            db, self.model_info, signer=self.signer, policy=self.policy, clock=self.clock
+        return SessionRepository(db, self.model_info, **self.repository_settings())
+
+    def repository_settings(self) -> dict[str, Any]:
+        """The keyword arguments every repository of this configuration is built with."""
+        return {
+            "signer": self.signer,
+            "policy": self.policy,
+            "clock": self.clock,
+            "max_sessions_per_user": self.max_sessions_per_user,
+            "recent_touches": self._recent_touches,
+            "events": self.events,
+        }
+
+    def purge_in_background(
+        self, engine: Any, *, interval: timedelta = timedelta(hours=1), batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AbstractAsyncContextManager[BackgroundPurge]:
+        """``anchor_orm.purge_in_background`` with this Anchor's model, clock and events."""
+        return purge_in_background(
+            engine,
+            self.model_info.model,
+            interval=interval,
+            batch_size=batch_size,
+            clock=self.clock,
+            events=self.events,
         )
 
     def session_dependency(

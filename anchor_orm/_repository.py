@@ -18,7 +18,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents, SessionRevoked, SessionRotated
 from anchor_orm._expiry import Clock, ExpiryPolicy, is_live, utc_now
+from anchor_orm._models import IP_ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from anchor_orm._schema import SessionModelInfo, SessionT
 from anchor_orm._tokens import TokenParts, TokenSigner, hash_secret, new_token, secret_matches, split_token
 
@@ -46,6 +48,30 @@ class Validated(Generic[SessionT]):
     resigned_token: str | None
 
 
+class RecentTouches:
+    """This process's memory of the sessions it touched lately.
+
+    Fifty parallel requests of one session, all finding a touch due, would each send
+    an UPDATE that all but one then find nothing to change; the first to claim the
+    touch here sends it and the rest skip it. Other processes still race in the
+    database, where the conditional UPDATE keeps them correct.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._touched_at: dict[str, datetime] = {}
+        self._max_entries = max_entries
+
+    def claim(self, session_id: str, now: datetime, due_before: datetime) -> bool:
+        last_touched_at = self._touched_at.get(session_id)
+        if last_touched_at is not None and last_touched_at > due_before:
+            return False
+        if len(self._touched_at) >= self._max_entries:
+            # Forgetting only costs a redundant UPDATE, never correctness.
+            self._touched_at.clear()
+        self._touched_at[session_id] = now
+        return True
+
+
 class SessionRepository(Generic[SessionT]):
     """Session operations bound to one AsyncSession (the application's)."""
 
@@ -57,7 +83,14 @@ class SessionRepository(Generic[SessionT]):
         signer: TokenSigner | None,
         policy: ExpiryPolicy | None = None,
         clock: Clock = utc_now,
+        max_sessions_per_user: int | None = None,
+        recent_touches: RecentTouches | None = None,
+        events: SessionEvents | None = None,
     ) -> None:
+        if max_sessions_per_user is not None and max_sessions_per_user < 1:
+            raise ValueError("max_sessions_per_user must be at least 1, or None for no limit")
+        self.max_sessions_per_user = max_sessions_per_user
+        self._recent_touches = recent_touches or RecentTouches()
         self.db = db
         self.model_info = model_info
         self._info = model_info
@@ -65,6 +98,7 @@ class SessionRepository(Generic[SessionT]):
         self._signer = signer
         self.policy = policy or ExpiryPolicy()
         self._clock = clock
+        self._events = events
 
     async def _entities(self, statement: Any, parameters: dict[str, Any] | None = None) -> ScalarResult[Any]:
         # SQLModel's AsyncSession warns on execute(); SQLAlchemy's has no exec(). Both work.
@@ -96,8 +130,13 @@ class SessionRepository(Generic[SessionT]):
         ip_address: str | None = None,
         user_agent: str | None = None,
         data: dict[str, Any] | None = None,
+        new_device: bool | None = None,
     ) -> IssuedSession[SessionT]:
-        """Adds a session for ``user`` and flushes; the token is returned once."""
+        """Adds a session for ``user`` and flushes; the token is returned once.
+
+        ``new_device`` is the flag of the SessionCreated event; None works it out from
+        the user's other stored sessions (only when a handler listens).
+        """
         user_key = self._info.user_key(user)
         now = self.now()
         parts = new_token()
@@ -121,7 +160,23 @@ class SessionRepository(Generic[SessionT]):
         set_committed_value(session, self._info.user_relationship.key, user)
         self.db.add(session)
         await self.db.flush()
-        logger.info("session created", extra={"session_id": session.id})
+        logger.info("session created: %s", session.id, extra={"session_id": session.id})
+        if self._events is not None and self._events.wants(SessionCreated):
+            if new_device is None:
+                new_device = await self.is_new_device(
+                    user, ip_address=values["ip_address"], user_agent=values["user_agent"], exclude=session.id
+                )
+            created = SessionCreated(
+                session.id,
+                user_key,
+                now,
+                ip_address=session.ip_address,
+                user_agent=session.user_agent,
+                new_device=new_device,
+            )
+            await self._events.emit(created, self.db)
+        if self.max_sessions_per_user is not None:
+            await self._evict_oldest(user_key, keep_newest=self.max_sessions_per_user)
         return IssuedSession(session, self._require_signer().sign(_join(parts)))
 
     async def validate(self, token: str) -> SessionT | None:
@@ -133,33 +188,48 @@ class SessionRepository(Generic[SessionT]):
         unsigned = self._require_signer().unsign(token)
         if unsigned is None:
             # Checked before any query: forged or junk values cost no database work.
-            logger.info("session refused: bad signature")
+            _log_refusal("bad signature")
             return None
         raw_token, signed_with_newest_key = unsigned
         resigned_token = None if signed_with_newest_key else self._require_signer().sign(raw_token)
         parts = split_token(raw_token)
         if parts is None:
-            logger.info("session refused: malformed token")
+            _log_refusal("malformed token")
             return None
         statement = _validation_statement(self._info)
         session = (await self._entities(statement, {SESSION_ID_PARAMETER: parts.session_id})).first()
         if session is None:
-            logger.info("session refused: unknown or revoked id", extra={"session_id": parts.session_id})
+            _log_refusal("unknown id", parts.session_id)
             return None
         if not secret_matches(parts.secret, session.secret_hash):
-            logger.info("session refused: wrong secret", extra={"session_id": session.id})
+            _log_refusal("wrong secret", session.id)
             return None
         now = self.now()
         if not is_live(session.expires_at, session.absolute_expires_at, now):
             # Expired sessions are refused, never extended first and then accepted.
-            logger.info("session refused: expired", extra={"session_id": session.id})
+            _log_refusal("expired", session.id)
             return None
         extended = False
         if self.policy.touch_due(session.last_seen_at, now):
             extended = await self._touch(session, now)
         return Validated(session, extended, resigned_token)
 
+    async def _evict_oldest(self, user_key: Any, *, keep_newest: int) -> int:
+        model = self._model
+        user_id_column = self._info.user_id_column
+        beyond_limit = (
+            sa.select(model.id)  # type: ignore[call-overload]
+            .where(user_id_column == user_key)
+            .order_by(col(model.created_at).desc(), col(model.id).desc())
+            .offset(keep_newest)
+            .scalar_subquery()
+        )
+        statement = sa.delete(model).where(user_id_column == user_key, col(model.id).in_(beyond_limit))
+        return await self._delete_and_report(statement, RevokeReason.EVICTION)
+
     async def _touch(self, session: SessionT, now: datetime) -> bool:
+        if not self._recent_touches.claim(session.id, now, self.policy.touch_threshold(now)):
+            return False
         model = self._model
         new_expires_at = self.policy.extended_expiry(now, session.remember, session.absolute_expires_at)
         # Conditional: concurrent requests race here and one wins; a row revoked or
@@ -206,7 +276,9 @@ class SessionRepository(Generic[SessionT]):
         )
         return (await self._entities(statement)).all()
 
-    async def revoke(self, session_or_id: SessionT | str, *, owner: Any) -> bool:
+    async def revoke(
+        self, session_or_id: SessionT | str, *, owner: Any, reason: RevokeReason = RevokeReason.REVOKE
+    ) -> bool:
         """Deletes one session of ``owner``; False when it is not theirs or is gone.
 
         Pass ``owner=None`` only from trusted code (an admin tool): it skips the check.
@@ -215,13 +287,9 @@ class SessionRepository(Generic[SessionT]):
         statement = sa.delete(self._model).where(col(self._model.id) == session_id)
         if owner is not None:
             statement = statement.where(self._info.user_id_column == self._info.user_key(owner))
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        revoked = result.rowcount == 1
-        if revoked:
-            logger.info("session revoked", extra={"session_id": session_id})
-        return revoked
+        return await self._delete_and_report(statement, reason) == 1
 
-    async def revoke_token(self, token: str) -> bool:
+    async def revoke_token(self, token: str, *, reason: RevokeReason = RevokeReason.LOGOUT) -> bool:
         """Deletes the session of ``token`` if it is authentic (a logout)."""
         unsigned = self._require_signer().unsign(token)
         parts = split_token(unsigned[0]) if unsigned else None
@@ -231,21 +299,76 @@ class SessionRepository(Generic[SessionT]):
         statement = sa.delete(model).where(
             col(model.id) == parts.session_id, col(model.secret_hash) == hash_secret(parts.secret)
         )
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        revoked = result.rowcount == 1
-        if revoked:
-            logger.info("session revoked", extra={"session_id": parts.session_id})
-        return revoked
+        return await self._delete_and_report(statement, reason) == 1
 
-    async def revoke_all(self, user: Any, *, keep: SessionT | str | None = None) -> int:
+    async def revoke_all(
+        self,
+        user: Any,
+        *,
+        keep: SessionT | str | None = None,
+        reason: RevokeReason = RevokeReason.REVOKE_ALL,
+    ) -> int:
         """Deletes every session of ``user`` (but ``keep``) in one statement; the count."""
         statement = sa.delete(self._model).where(self._info.user_id_column == self._info.user_key(user))
         if keep is not None:
             keep_id = keep if isinstance(keep, str) else keep.id
             statement = statement.where(col(self._model.id) != keep_id)
-        result = await self._write(statement.execution_options(synchronize_session="fetch"))
-        logger.info("sessions revoked: %d", result.rowcount)
-        return int(result.rowcount)
+        return await self._delete_and_report(statement, reason)
+
+    async def is_new_device(
+        self, user: Any, *, ip_address: str | None, user_agent: str | None, exclude: str | None = None
+    ) -> bool:
+        """True when none of ``user``'s stored sessions has this user agent and IP address.
+
+        Only rows still in the table count: a device whose sessions all ended by logout
+        or purge is new again.
+        """
+        model = self._model
+        statement = (
+            sa.select(model.id)  # type: ignore[call-overload]
+            .where(
+                self._info.user_id_column == self._info.user_key(user),
+                col(model.ip_address).is_not_distinct_from(_clip(ip_address, IP_ADDRESS_MAX_LENGTH)),
+                col(model.user_agent).is_not_distinct_from(_clip(user_agent, USER_AGENT_MAX_LENGTH)),
+            )
+            .limit(1)
+        )
+        if exclude is not None:
+            statement = statement.where(col(model.id) != exclude)
+        return (await self._entities(statement)).first() is None
+
+    async def _delete_and_report(self, statement: Any, reason: RevokeReason) -> int:
+        """Runs a DELETE of sessions; logs and emits one revocation per deleted row."""
+        model = self._model
+        deleted: Sequence[Any]
+        if self.db.get_bind().dialect.delete_returning:
+            returning = statement.returning(col(model.id), self._info.user_id_column)
+            deleted = (await self._write(returning.execution_options(synchronize_session="fetch"))).all()
+        else:
+            # SQLite before 3.35 has no DELETE ... RETURNING: read the ids first, then
+            # delete exactly those, in the same transaction.
+            found = sa.select(col(model.id), self._info.user_id_column).where(statement.whereclause)
+            deleted = (await self._write(found)).all()
+            if deleted:
+                by_ids = sa.delete(model).where(col(model.id).in_([row[0] for row in deleted]))
+                await self._write(by_ids.execution_options(synchronize_session="fetch"))
+        now = self.now()
+        if reason is RevokeReason.EXPIRY_PURGE and deleted:
+            # One line per batch: a purge can end thousands of sessions.
+            logger.info("expired sessions purged: %d", len(deleted))
+        row: Any
+        for row in deleted:
+            session_id, user_id = row
+            if reason is not RevokeReason.EXPIRY_PURGE:
+                logger.info(
+                    "session revoked (%s): %s",
+                    reason.value,
+                    session_id,
+                    extra={"session_id": session_id, "reason": reason.value},
+                )
+            if self._events is not None:
+                await self._events.emit(SessionRevoked(session_id, user_id, now, reason=reason), self.db)
+        return len(deleted)
 
     async def rotate(self, session: SessionT, *, reauthenticated: bool = False) -> str:
         """A new secret for ``session`` and its new signed token; the old one stops working.
@@ -259,7 +382,11 @@ class SessionRepository(Generic[SessionT]):
         if reauthenticated:
             session.authenticated_at = self.now()
         await self.db.flush()
-        logger.info("session rotated", extra={"session_id": session.id})
+        logger.info("session rotated: %s", session.id, extra={"session_id": session.id})
+        if self._events is not None:
+            user_key = getattr(session, self._info.user_id_column.key)
+            rotated = SessionRotated(session.id, user_key, self.now(), reauthenticated=reauthenticated)
+            await self._events.emit(rotated, self.db)
         return self._require_signer().sign(_join(parts))
 
     async def purge_expired(self, *, batch_size: int = 1000, max_batches: int | None = None) -> int:
@@ -282,10 +409,17 @@ class SessionRepository(Generic[SessionT]):
                 .scalar_subquery()
             )
             statement = sa.delete(model).where(col(model.id).in_(expired_ids))
-            result = await self._write(statement.execution_options(synchronize_session=False))
-            purged_count += int(result.rowcount)
+            if self._events is not None and self._events.wants(SessionRevoked):
+                deleted_count = await self._delete_and_report(statement, RevokeReason.EXPIRY_PURGE)
+            else:
+                # Nobody listens: no ids to send back, and one log line per batch, not per row.
+                result = await self._write(statement.execution_options(synchronize_session=False))
+                deleted_count = int(result.rowcount)
+                if deleted_count:
+                    logger.info("expired sessions purged: %d", deleted_count)
+            purged_count += deleted_count
             batches_done += 1
-            if result.rowcount < batch_size:
+            if deleted_count < batch_size:
                 break
         return purged_count
 
@@ -312,6 +446,21 @@ def _validation_statement(info: SessionModelInfo[Any]) -> Any:
         )
         _validation_statements[info.model] = statement
     return statement
+
+
+def _log_refusal(reason: str, session_id: str | None = None) -> None:
+    """One line per refused token: the reason and, once the signature held, the public id.
+
+    Reasons: bad signature, malformed token, unknown id (never issued, or revoked or
+    purged: the row is gone), wrong secret (a token rotated away, or forged), expired.
+    Never the token or its secret.
+    """
+    if session_id is None:
+        logger.info("session refused (%s)", reason, extra={"reason": reason})
+    else:
+        logger.info(
+            "session refused (%s): %s", reason, session_id, extra={"reason": reason, "session_id": session_id}
+        )
 
 
 def _join(parts: TokenParts) -> str:

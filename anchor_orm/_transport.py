@@ -91,9 +91,9 @@ def read_credential(connection: HTTPConnection, cookie_name: str, *, bearer: boo
     authorization = connection.headers.get("authorization") if bearer else None
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return Credential(value.strip()[: MAX_CREDENTIAL_LENGTH + 1], True)
+        # Another scheme (say Basic, from a staging proxy) is not ours: use the cookie.
+        if scheme.lower() == "bearer":
+            return Credential(value.strip()[: MAX_CREDENTIAL_LENGTH + 1], True)
     cookie_value = connection.cookies.get(cookie_name)
     if cookie_value is None:
         return None
@@ -109,7 +109,6 @@ class PendingCookie:
     clear: bool = False
     # A cookie for a new session is sent only once its transaction committed.
     awaiting_commit: bool = False
-    headers_written: bool = False
     # The session a dependency validated or a login created in this request.
     current_session: Any = None
 
@@ -117,6 +116,16 @@ class PendingCookie:
         self.set_value = value
         self.clear = False
         self.max_age_seconds = None if expires_at is None else int((expires_at - now).total_seconds())
+
+    def confirm(self) -> None:
+        self.awaiting_commit = False
+
+    def cancel_set(self) -> None:
+        self.set_value = None
+        self.awaiting_commit = False
+
+    def cancel_clear(self) -> None:
+        self.clear = False
 
     def remove(self) -> None:
         self.set_value = None
@@ -184,7 +193,6 @@ class AnchorMiddleware:
                     headers.append("set-cookie", header_value)
                     headers["cache-control"] = "no-store"
                     _add_vary_cookie(headers)
-                    pending.headers_written = True
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -4,6 +4,7 @@
 - ``TestDatabase`` / ``test_database``: a throwaway database on SQLite or PostgreSQL
   with your tables, so one test suite runs on both.
 - ``log_in``: log an httpx test client in as a user in one line.
+- pytest fixtures built on these: ``pytest_plugins = ["anchor_orm.pytest_plugin"]``.
 """
 
 import asyncio
@@ -41,6 +42,13 @@ class MovableClock:
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
         """Moves time forward: ``clock.advance(minutes=5)``."""
         self.current += delta if delta is not None else timedelta(**kwargs)
+        return self.current
+
+    def set(self, moment: datetime) -> datetime:
+        """Puts the clock at ``moment`` (timezone-aware), forward or back."""
+        if moment.tzinfo is None:
+            raise ValueError("MovableClock keeps timezone-aware UTC time: pass an aware datetime")
+        self.current = moment.astimezone(UTC)
         return self.current
 
 
@@ -94,25 +102,39 @@ class TestDatabase:
 async def test_database(backend: Backend, **engine_kwargs: Any) -> AsyncIterator[TestDatabase]:
     """A new empty database (a temporary SQLite file, or a new PostgreSQL database
     on the ANCHOR_TEST_POSTGRES_URL server), dropped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="anchor-test-") as folder:
+        database = await create_test_database(backend, Path(folder), **engine_kwargs)
+        try:
+            yield database
+        finally:
+            await drop_test_database(database)
+
+
+async def create_test_database(backend: Backend, folder: Path, **engine_kwargs: Any) -> TestDatabase:
+    """A new empty database: a SQLite file in ``folder``, or a new PostgreSQL database.
+
+    ``test_database`` is the context-manager form; pair this with ``drop_test_database``.
+    """
     if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="anchor-test-") as folder:
-            url = sa.make_url(f"sqlite+aiosqlite:///{Path(folder) / 'test.db'}")
-            engine = create_engine(url, **engine_kwargs)
-            try:
-                yield TestDatabase(backend, url, engine)
-            finally:
-                await engine.dispose()
-        return
+        url = sa.make_url(f"sqlite+aiosqlite:///{folder / f'test-{secrets.token_hex(4)}.db'}")
+        return TestDatabase(backend, url, create_engine(url, **engine_kwargs))
     server_url = sa.make_url(postgres_url())
     name = f"anchor_test_{secrets.token_hex(6)}"
     await _postgres_admin(server_url, f'CREATE DATABASE "{name}"')
     url = server_url.set(database=name)
-    engine = create_engine(url, **engine_kwargs)
-    try:
-        yield TestDatabase(backend, url, engine)
-    finally:
-        await engine.dispose()
-        await _postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return TestDatabase(backend, url, create_engine(url, **engine_kwargs))
+
+
+async def drop_test_database(database: TestDatabase) -> None:
+    """Closes the engine and drops a PostgreSQL database (a SQLite file goes with its folder)."""
+    await database.engine.dispose()
+    if database.backend == "postgresql":
+        server_url = sa.make_url(postgres_url())
+        await _postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{database.url.database}" WITH (FORCE)')
+
+
+# Its name starts with "test": imported into a test module, pytest would collect it.
+test_database.__test__ = False  # type: ignore[attr-defined]
 
 
 async def _postgres_admin(server_url: sa.URL, statement: str) -> None:
@@ -124,14 +146,41 @@ async def _postgres_admin(server_url: sa.URL, statement: str) -> None:
         await engine.dispose()
 
 
-async def log_in(client: Any, anchor: Anchor[Any], db: Any, user: Any, **create_kwargs: Any) -> str:
-    """Creates a session for ``user``, commits it, and gives ``client`` its cookie.
+async def log_in(
+    client: Any,
+    anchor: Anchor[Any],
+    db: "AsyncSession | AsyncEngine | TestDatabase",
+    user: Any,
+    *,
+    bearer: bool = False,
+    **create_kwargs: Any,
+) -> str:
+    """Logs ``client`` in as ``user`` in one line: a committed session and its cookie.
 
-    ``db`` is an AsyncSession; the signed token is returned for Bearer use too.
+        token = await log_in(client, anchor, database, alice)
+
+    ``db`` is an AsyncSession (committed here), an engine or a TestDatabase (a session
+    of its own is opened). ``bearer=True`` sends ``Authorization: Bearer`` instead of
+    the cookie. ``create_kwargs`` go to ``repository.create`` (remember, user_agent...).
+    The signed token is returned.
     """
-    issued = await anchor.repository(db).create(user, **create_kwargs)
-    await db.commit()
-    client.cookies.set(anchor.cookie.name, issued.token)
+    if isinstance(db, AsyncSession):
+        issued = await anchor.repository(db).create(user, **create_kwargs)
+        await db.commit()
+    else:
+        engine = db.engine if isinstance(db, TestDatabase) else db
+        async with AsyncSession(engine, expire_on_commit=False) as own_db:
+            user_state = sa.inspect(user)
+            if user_state.session is not None and user_state.identity is not None:
+                # The user belongs to a session the test still has open: adding the new
+                # session here would try to move the user across; use this session's copy.
+                user = await own_db.get(type(user), user_state.identity)
+            issued = await anchor.repository(own_db).create(user, **create_kwargs)
+            await own_db.commit()
+    if bearer:
+        client.headers["Authorization"] = f"Bearer {issued.token}"
+    else:
+        client.cookies.set(anchor.cookie.name, issued.token)
     return issued.token
 
 

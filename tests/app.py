@@ -2,8 +2,10 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
+import anyio
 import httpx
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -47,6 +49,8 @@ def build_app(
     policy: ExpiryPolicy | None = None,
     secret_keys: list[str] | None = None,
     cookie: CookieSettings | None = None,
+    db_scope: Literal["function", "request"] = "function",
+    **anchor_options: Any,
 ) -> TestApp:
     clock = clock or MovableClock()
 
@@ -54,7 +58,7 @@ def build_app(
         async with database.session() as db, db.begin():
             yield db
 
-    DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
+    DB = Annotated[AsyncSession, Depends(get_db, scope=db_scope)]
     anchor = Anchor(
         AccountSession,
         db=DB,
@@ -62,6 +66,7 @@ def build_app(
         clock=clock,
         policy=policy,
         cookie=cookie,
+        **anchor_options,
     )
     get_session = anchor.get_session
     Session = Annotated[AccountSession, Depends(get_session)]
@@ -98,9 +103,11 @@ def build_app(
     async def maybe(session: Annotated[AccountSession | None, Depends(anchor.get_optional_session)]) -> Any:
         return {"email": session.user.email if session else None}
 
-    @app.post("/note")
     async def write_note(session: Session) -> dict[str, str]:
         return {"written_by": session.user.email}
+
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        app.add_api_route("/note", write_note, methods=[method], operation_id=f"write_note_{method.lower()}")
 
     @app.get("/sessions")
     async def list_sessions(session: Session, sessions: Sessions) -> list[str]:
@@ -128,5 +135,47 @@ def build_app(
         revoked = await sessions.revoke_all(session.user, keep=session)
         await sessions.rotate(session, reauthenticated=True)
         return {"revoked": revoked}
+
+    @app.get("/whoami")
+    async def whoami(user: Annotated[Account, Depends(anchor.current_user)]) -> dict[str, str]:
+        return {"email": user.email}
+
+    @app.post("/logout-everywhere-then-fail")
+    async def logout_everywhere_then_fail(session: Session, sessions: Sessions, db: DB) -> None:
+        assert db is sessions.db  # one AsyncSession for the route and the library
+        await sessions.revoke_all(session.user)
+        raise HTTPException(500, "the rest of the work failed")
+
+    @app.post("/webhook")
+    async def webhook(
+        session: Annotated[AccountSession, Depends(anchor.session_dependency(csrf=False))],
+    ) -> dict[str, str]:
+        return {"written_by": session.user.email}
+
+    @app.post("/delete-account")
+    async def delete_account(
+        session: Annotated[AccountSession, Depends(anchor.require_fresh_login(timedelta(minutes=5)))],
+    ) -> dict[str, str]:
+        return {"deleted": session.user.email}
+
+    @app.post("/reauthenticate")
+    async def reauthenticate(session: Session, sessions: Sessions) -> dict[str, bool]:
+        await sessions.rotate(session, reauthenticated=True)
+        return {"ok": True}
+
+    @app.post("/login-then-fail", dependencies=[Depends(anchor.csrf_protect)])
+    async def login_then_fail(email: str, db: DB, sessions: Sessions) -> dict[str, str]:
+        await sessions.login(await find_account(db, email))
+        raise HTTPException(409, "something else failed after the login")
+
+    # A route that holds the request open until the test releases it.
+    app.state.slow_started = anyio.Event()
+    app.state.slow_release = anyio.Event()
+
+    @app.get("/slow")
+    async def slow(session: Session) -> dict[str, str]:
+        app.state.slow_started.set()
+        await app.state.slow_release.wait()
+        return {"email": session.user.email}
 
     return TestApp(app, anchor, clock, database)

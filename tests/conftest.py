@@ -41,10 +41,13 @@ def require_backend(backend: Backend) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Marks every async test for anyio before collection goes on, so no test module
+    needs its own marker (hypothesis wraps async tests: look inside the wrapper)."""
+    inner = getattr(getattr(obj, "hypothesis", None), "inner_test", obj)
+    if name.startswith("test") and inspect.iscoroutinefunction(inner):
+        pytest.mark.anyio(obj)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Frontends of the fastapi-anchor API: where a request carries its session id."""

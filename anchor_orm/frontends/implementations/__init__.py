@@ -1,0 +1,3 @@
+from anchor_orm.frontends.implementations.cookie import CookieParameters, SameSiteEnum, SessionCookie
+
+__all__ = ["CookieParameters", "SameSiteEnum", "SessionCookie"]
