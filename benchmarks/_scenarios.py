@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from anchor_orm import Anchor, create_engine
+from anchor_orm._purge import PurgeBatch, purge_expired_sessions
 from benchmarks._driver import StreamResult, percentile, run_stream
 from benchmarks._models import BenchUser
 from benchmarks._systems import System, login_check, me_check
@@ -143,7 +144,7 @@ async def purge_under_load(
     pause_ratio: float,
 ) -> dict[str, Any]:
     """Validation throughput before and while the expired rows are purged in batches,
-    one batch per transaction (so locks stay short), as a cron job would run it: on a
+    one batch per transaction (so locks stay short), as the purge command runs it: on a
     connection of its own, pausing ``pause_ratio`` times each batch's duration between
     batches so that the purge leaves the database room for the requests."""
     check = me_check(user_of)
@@ -155,20 +156,24 @@ async def purge_under_load(
     purged = 0
 
     engine = create_engine(url, pool_size=1, max_overflow=0)
+    batch_started = time.perf_counter()
+
+    async def pace(_batch: PurgeBatch) -> None:
+        nonlocal batch_started
+        if pause_ratio:
+            await asyncio.sleep((time.perf_counter() - batch_started) * pause_ratio)
+        batch_started = time.perf_counter()
 
     async def purge() -> float:
-        nonlocal purged
-        started = time.perf_counter()
+        nonlocal purged, batch_started
+        started = batch_started = time.perf_counter()
         try:
-            while True:
-                batch_started = time.perf_counter()
-                async with AsyncSession(engine) as db, db.begin():
-                    count = await anchor.repository(db).purge_expired(batch_size=batch_size, max_batches=1)
-                purged += count
-                if count < batch_size:
-                    break
-                if pause_ratio:
-                    await asyncio.sleep((time.perf_counter() - batch_started) * pause_ratio)
+            # The library's own purge (what `anchor-orm purge` runs): one batch
+            # per transaction on a connection of its own.
+            result = await purge_expired_sessions(
+                engine, anchor.model_info.model, batch_size=batch_size, on_batch=pace
+            )
+            purged = result.purged_count
         finally:
             done.set()
             await engine.dispose()
