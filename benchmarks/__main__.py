@@ -54,13 +54,11 @@ class Sizes:
     # The purge sleeps this many times each batch's duration between batches: a third
     # of the time at work, it still clears 1,000,000 rows in about a minute here.
     purge_pause_ratio: float = 2.0
-    # SQLite serves about a third of PostgreSQL's requests per second here: fewer
-    # requests keep the run near ten minutes. Its readers do not wait for the purge's
-    # writes (WAL), so its purge runs without pauses.
+    # SQLite serves fewer requests per second here: fewer requests keep the run near
+    # ten minutes.
     sqlite_requests_per_round: int = 1_000
     sqlite_scale_requests_per_round: int = 1_000
     sqlite_purge_before_requests: int = 3_000
-    sqlite_purge_pause_ratio: float = 0.0
     purge_before_requests: int = 6_000
 
 
@@ -288,7 +286,6 @@ async def sqlite_part(sizes: Sizes, seed: int) -> dict[str, Any]:
         requests_per_round=sizes.sqlite_requests_per_round,
         scale_requests_per_round=sizes.sqlite_scale_requests_per_round,
         purge_before_requests=sizes.sqlite_purge_before_requests,
-        purge_pause_ratio=sizes.sqlite_purge_pause_ratio,
     )
     with tempfile.TemporaryDirectory(prefix="anchor-bench-") as folder:
         path = str(Path(folder) / "bench.db")
@@ -338,8 +335,7 @@ def main() -> None:
         "--purge-pause-ratio",
         type=float,
         default=None,
-        help="pause between purge batches, as a multiple of a batch's duration "
-        "(default 2 on PostgreSQL, 0 on SQLite; 0: no pause)",
+        help="pause between purge batches, as a multiple of a batch's duration (default 2; 0: no pause)",
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()

@@ -84,10 +84,11 @@ async def interleaved_rounds(
         if not login:
             system.prepare(own_stream)
         request = system.login_request if login else system.me_request
-        # Warm-up: pools filled, statements prepared, code paths hot; not counted.
+        # Warm-up: code paths hot, caches filled; not counted.
         await run_stream(
             system.app, own_stream[:warmup_requests], request, checks[system.name], in_flight=in_flight
         )
+        await system.close()
     per_round = len(streams[0]) // rounds
     statement_totals: dict[str, dict[str, int]] = {
         s.name: {"reads": 0, "writes": 0, "tx": 0} for s in systems
@@ -97,6 +98,11 @@ async def interleaved_rounds(
         for system in [*systems[shift:], *systems[:shift]]:
             items = streams_by_name[system.name][round_index * per_round : (round_index + 1) * per_round]
             request = system.login_request if login else system.me_request
+            # Each turn opens its pool anew (see System.close): these requests fill it and
+            # prepare the statements on the new connections, uncounted.
+            await run_stream(
+                system.app, items[: in_flight * 4], request, checks[system.name], in_flight=in_flight
+            )
             system.counter.reset()
             result = await run_stream(system.app, items, request, checks[system.name], in_flight=in_flight)
             figures[system.name].add(result)
@@ -104,6 +110,7 @@ async def interleaved_rounds(
             totals["reads"] += system.counter.reads
             totals["writes"] += system.counter.writes
             totals["tx"] += system.counter.transaction_control
+            await system.close()
     for system in systems:
         totals = statement_totals[system.name]
         count = max(figures[system.name].requests, 1)
@@ -155,7 +162,8 @@ async def purge_under_load(
     done = asyncio.Event()
     purged = 0
 
-    engine = create_engine(url, pool_size=1, max_overflow=0)
+    # Two connections: the purge's advisory lock holds one (PostgreSQL), batches use the other.
+    engine = create_engine(url, pool_size=2, max_overflow=0)
     batch_started = time.perf_counter()
 
     async def pace(_batch: PurgeBatch) -> None:
