@@ -340,9 +340,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     if args.purge_pause_ratio is not None:
-        sizes = replace(
-            sizes, purge_pause_ratio=args.purge_pause_ratio, sqlite_purge_pause_ratio=args.purge_pause_ratio
-        )
+        sizes = replace(sizes, purge_pause_ratio=args.purge_pause_ratio)
     url = sa.make_url(args.postgres_url)
     if url.database in (None, "", "postgres", "template0", "template1", "test"):
         sys.exit("--postgres-url must name a database of the benchmark's own, such as anchor_bench")
