@@ -2,8 +2,8 @@
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # dependency closures below, and they must be the real objects, not strings.
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Generic, get_args, get_origin
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from starlette.requests import HTTPConnection
 
 from anchor_orm._csrf import CSRFGuard
-from anchor_orm._errors import ConfigurationError
+from anchor_orm._errors import ConfigurationError, SessionConflict
 from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
 from anchor_orm._purge import DEFAULT_BATCH_SIZE, BackgroundPurge, purge_in_background
@@ -89,14 +89,21 @@ class RequestSessions(SessionRepository[SessionT]):
         credential = read_credential(self._request, self._anchor.cookie.name, bearer=self._anchor.bearer)
         revoked = False
         if credential is not None:
-            revoked = await self.revoke_token(credential.value)
+            with _store_errors_as_503():
+                revoked = await self.revoke_token(credential.value)
             if not credential.via_bearer:
                 self._clear_cookie()
         self._pending.current_session = None
         return revoked
 
     async def rotate(self, session: SessionT, *, reauthenticated: bool = False) -> str:
-        token = await super().rotate(session, reauthenticated=reauthenticated)
+        try:
+            with _store_errors_as_503():
+                token = await super().rotate(session, reauthenticated=reauthenticated)
+        except SessionConflict as conflict:
+            raise HTTPException(
+                status_code=409, detail="This session changed in another request; please try again."
+            ) from conflict
         if self._is_current(session.id):
             self._set_cookie_after_commit(token, session)
         return token
@@ -146,34 +153,22 @@ class RequestSessions(SessionRepository[SessionT]):
         pending.set(token, session.expires_at if session.remember else None, self.now())
         pending.awaiting_commit = True
         # On rollback the row is gone: the cookie must not be sent at all.
-        self._when_transaction_ends(on_commit=pending.confirm, on_rollback=pending.cancel_set)
+        when_transaction_ends(self.db, on_commit=pending.confirm, on_rollback=pending.cancel_set)
+
+        def refuse_if_too_late(_: Any) -> None:
+            if pending.refuse_late_commit:
+                raise SessionConflict(
+                    "anchor_orm refused this commit: the response had already reported the login "
+                    "as failed. Declare Depends(get_db, scope='function')."
+                )
+
+        sa.event.listen(self.db.sync_session, "before_commit", refuse_if_too_late)
 
     def _clear_cookie(self) -> None:
         # A revocation that rolls back left the session alive: the browser keeps its
         # cookie, and the error response lets the user try again.
         self._pending.remove()
-        self._when_transaction_ends(on_commit=None, on_rollback=self._pending.cancel_clear)
-
-    def _when_transaction_ends(
-        self, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
-    ) -> None:
-        settled = False
-
-        def committed(_: Any) -> None:
-            nonlocal settled
-            if not settled:
-                settled = True
-                if on_commit is not None:
-                    on_commit()
-
-        def rolled_back(_: Any) -> None:
-            nonlocal settled
-            if not settled:
-                settled = True
-                on_rollback()
-
-        sa.event.listen(self.db.sync_session, "after_commit", committed)
-        sa.event.listen(self.db.sync_session, "after_rollback", rolled_back)
+        when_transaction_ends(self.db, on_commit=None, on_rollback=self._pending.cancel_clear)
 
 
 class Anchor(Generic[SessionT]):
@@ -291,14 +286,20 @@ class Anchor(Generic[SessionT]):
             except DATABASE_UNAVAILABLE_ERRORS as error:
                 raise HTTPException(status_code=503, detail=STORE_UNAVAILABLE_DETAIL) from error
             if validated is None:
-                if not credential.via_bearer:
+                # Clear only a cookie no key of ours signed: it can never work. A signed
+                # one refused by the database may be a rotation racing this request, and
+                # clearing it could erase the new cookie the browser just received.
+                if not credential.via_bearer and anchor.signer.unsign(credential.value) is None:
                     pending.remove()
                 if optional:
                     return None
-                raise _unauthorized("Session expired or revoked; please log in again")
+                raise _unauthorized("Not authenticated: the session is invalid, expired or revoked")
             session = validated.session
             pending.current_session = session
+            if validated.extended:
+                _undo_touch_on_rollback(anchor, db, session.id, pending)
             if not credential.via_bearer:
+                pending.cookie_authenticated = True
                 if validated.resigned_token is not None:
                     pending.set(validated.resigned_token, _cookie_expiry(session), anchor.clock())
                 elif validated.extended and session.remember:
@@ -332,6 +333,13 @@ class Anchor(Generic[SessionT]):
         db_annotation = self._db_annotation
 
         async def sessions(request: Request, db: db_annotation) -> RequestSessions[SessionT]:  # type: ignore[valid-type]
+            # Logging out or revoking on the strength of a cookie is a write a forged
+            # cross-site form could trigger: the same guard as get_session applies.
+            credential = read_credential(request, anchor.cookie.name, bearer=anchor.bearer)
+            if credential is not None and not credential.via_bearer:
+                refusal = anchor.csrf_guard.refusal(request, request.method)
+                if refusal is not None:
+                    raise HTTPException(status_code=403, detail=refusal)
             return RequestSessions(anchor, db, request)
 
         return sessions
@@ -346,6 +354,47 @@ class Anchor(Generic[SessionT]):
                 raise HTTPException(status_code=403, detail=refusal)
 
         return csrf_protect
+
+
+@contextmanager
+def _store_errors_as_503() -> Iterator[None]:
+    try:
+        yield
+    except DATABASE_UNAVAILABLE_ERRORS as error:
+        raise HTTPException(status_code=503, detail=STORE_UNAVAILABLE_DETAIL) from error
+
+
+def when_transaction_ends(
+    db: Any, *, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None]
+) -> None:
+    """Runs one of the callbacks when ``db``'s current transaction commits or rolls back."""
+    settled = False
+
+    def committed(_: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            if on_commit is not None:
+                on_commit()
+
+    def rolled_back(_: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            on_rollback()
+
+    sa.event.listen(db.sync_session, "after_commit", committed)
+    sa.event.listen(db.sync_session, "after_rollback", rolled_back)
+
+
+def _undo_touch_on_rollback(anchor: "Anchor[Any]", db: Any, session_id: str, pending: PendingCookie) -> None:
+    # A touch that rolls back moved nothing: the cookie keeps its old lifetime, and
+    # this process must not skip the next touch thinking it was done.
+    def undo() -> None:
+        pending.cancel_set()
+        anchor._recent_touches.forget(session_id)
+
+    when_transaction_ends(db, on_commit=None, on_rollback=undo)
 
 
 def _cookie_expiry(session: Any) -> Any:

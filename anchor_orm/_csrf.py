@@ -7,8 +7,11 @@ nothing are refused: every browser of the last years sends at least Origin on a 
 """
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
+
+from anchor_orm._errors import ConfigurationError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -19,7 +22,11 @@ def normalize_origin(origin: str) -> str:
 
 class CSRFGuard:
     def __init__(self, trusted_origins: Iterable[str] = ()) -> None:
-        self.trusted_origins = frozenset(normalize_origin(origin) for origin in trusted_origins)
+        if isinstance(trusted_origins, str):
+            raise ConfigurationError(
+                "trusted_origins takes a list: trusted_origins=['https://app.example.com']."
+            )
+        self.trusted_origins = frozenset(_checked_origin(origin) for origin in trusted_origins)
 
     def refusal(self, connection: HTTPConnection, method: str) -> str | None:
         """Why this request must be refused, or None when it may go on."""
@@ -41,6 +48,19 @@ class CSRFGuard:
         if normalized == self_origin(connection) or normalized in self.trusted_origins:
             return None
         return "cross-origin request refused: Origin is not trusted"
+
+
+def _checked_origin(origin: str) -> str:
+    # An Origin header is exactly scheme://host[:port]; anything else would never match.
+    parsed = urlsplit(origin.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+        raise ConfigurationError(
+            f"trusted origin {origin!r} is not an origin: write scheme://host[:port], for example "
+            "'https://app.example.com' (no path, no wildcard)."
+        )
+    if parsed.query or parsed.fragment or "*" in parsed.netloc:
+        raise ConfigurationError(f"trusted origin {origin!r}: no wildcard, query or fragment.")
+    return normalize_origin(f"{parsed.scheme}://{parsed.netloc}")
 
 
 def self_origin(connection: HTTPConnection) -> str:

@@ -16,10 +16,26 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> AsyncEngine:
     so deleting a user would leave its sessions behind; and concurrent writers fail
     at once with "database is locked" unless they are told to wait.
     """
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     return engine
+
+
+# The async driver for each plain URL scheme: people copy DATABASE_URL from elsewhere.
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def async_url(url: str | sa.URL) -> sa.URL:
+    """``url`` with the async driver when it names none (postgresql://, sqlite://)."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in _ASYNC_DRIVERS:
+        return parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
+    return parsed
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

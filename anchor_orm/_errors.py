@@ -11,3 +11,7 @@ class ConfigurationError(AnchorError, ValueError):
 
 class SessionStoreUnavailable(AnchorError):
     """The database could not be reached while reading or writing sessions."""
+
+
+class SessionConflict(AnchorError):
+    """Another request rotated or revoked this session first; retry with the new cookie."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from anchor_orm._errors import SessionConflict
 from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents, SessionRevoked, SessionRotated
 from anchor_orm._expiry import Clock, ExpiryPolicy, is_live, utc_now
 from anchor_orm._models import IP_ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
@@ -70,6 +71,9 @@ class RecentTouches:
             self._touched_at.clear()
         self._touched_at[session_id] = now
         return True
+
+    def forget(self, session_id: str) -> None:
+        self._touched_at.pop(session_id, None)
 
 
 class SessionRepository(Generic[SessionT]):
@@ -378,10 +382,24 @@ class SessionRepository(Generic[SessionT]):
         login (the user just proved their password again).
         """
         parts = TokenParts(session.id, new_token().secret)
-        session.secret_hash = hash_secret(parts.secret)
+        new_hash = hash_secret(parts.secret)
+        changes: dict[str, Any] = {"secret_hash": new_hash}
         if reauthenticated:
-            session.authenticated_at = self.now()
-        await self.db.flush()
+            changes["authenticated_at"] = self.now()
+        model = self._model
+        # Conditional on the secret this request was authenticated with: of two
+        # concurrent rotations only one may hand out a token, or the other's would be
+        # dead on arrival.
+        statement = (
+            sa.update(model)
+            .where(col(model.id) == session.id, col(model.secret_hash) == session.secret_hash)
+            .values(**changes)
+            .execution_options(synchronize_session=False)
+        )
+        if (await self._write(statement)).rowcount != 1:
+            raise SessionConflict(f"session {session.id} was rotated or revoked by another request")
+        for name, value in changes.items():
+            set_committed_value(session, name, value)
         logger.info("session rotated: %s", session.id, extra={"session_id": session.id})
         if self._events is not None:
             user_key = getattr(session, self._info.user_id_column.key)

@@ -59,6 +59,8 @@ class TokenSigner:
     """
 
     def __init__(self, secret_keys: Sequence[str]) -> None:
+        if secret_keys is None:
+            raise ConfigurationError("secret_keys is None: give a list with at least one random key.")
         if isinstance(secret_keys, str):
             raise ConfigurationError(
                 "secret_keys takes a list of keys, oldest first: write secret_keys=[key]."
@@ -71,7 +73,12 @@ class TokenSigner:
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
         for key in keys:
-            if len(key) < MIN_SIGNING_KEY_LENGTH:
+            if not isinstance(key, str | bytes):
+                raise ConfigurationError(
+                    f"secret_keys holds {key!r}; each key must be a string, for example "
+                    "os.environ['SESSION_SECRET'] (is that variable set?)."
+                )
+            if len(key.strip()) < MIN_SIGNING_KEY_LENGTH:
                 raise ConfigurationError(
                     f"a secret key is {len(key)} characters long; anchor_orm needs at least "
                     f"{MIN_SIGNING_KEY_LENGTH}. Make one with "

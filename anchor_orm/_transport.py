@@ -32,9 +32,22 @@ class CookieSettings:
     domain: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or any(c in self.name for c in ' ;,="\t\r\n') or not self.name.isascii():
-            raise ConfigurationError(f"cookie name {self.name!r} is not a valid cookie name.")
-        samesite = str(self.samesite).lower()
+        if not _is_token(self.name):
+            raise ConfigurationError(
+                f"cookie name {self.name!r} is not a valid cookie name: use letters, digits and -_."
+            )
+        for attribute in ("path", "domain"):
+            value = getattr(self, attribute)
+            if value is not None and not _is_attribute_value(value):
+                raise ConfigurationError(
+                    f"cookie {attribute} {value!r} holds a character that would split the "
+                    "Set-Cookie header (;, a control character or a space): remove it."
+                )
+        if not isinstance(self.samesite, str):
+            raise ConfigurationError(
+                f"samesite={self.samesite!r}: use 'lax' (the default), 'strict' or 'none'."
+            )
+        samesite = self.samesite.lower()
         if samesite not in _SAMESITE_HEADER_VALUE:
             raise ConfigurationError(
                 f"samesite={self.samesite!r}: use 'lax' (the default), 'strict' or 'none'."
@@ -45,12 +58,13 @@ class CookieSettings:
                 "samesite='none' without secure=True is rejected by browsers: set secure=True "
                 "or use samesite='lax'."
             )
-        if self.name.startswith("__Host-") and (not self.secure or self.path != "/" or self.domain):
+        prefix = self.name.lower()
+        if prefix.startswith("__host-") and (not self.secure or self.path != "/" or self.domain):
             raise ConfigurationError(
                 "a __Host- cookie needs secure=True, path='/' and no domain, or browsers "
                 "drop it: fix those settings or drop the __Host- prefix."
             )
-        if self.name.startswith("__Secure-") and not self.secure:
+        if prefix.startswith("__secure-") and not self.secure:
             raise ConfigurationError("a __Secure- cookie needs secure=True: set it, or drop the prefix.")
         if not self.path.startswith("/"):
             raise ConfigurationError(f"cookie path {self.path!r} must start with '/'.")
@@ -76,6 +90,18 @@ class CookieSettings:
         attributes.append("HttpOnly")
         attributes.append(f"SameSite={_SAMESITE_HEADER_VALUE[self.samesite]}")
         return attributes
+
+
+# RFC 6265 cookie-name: a token, printable ASCII without separators.
+_COOKIE_NAME_SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(33 <= ord(c) < 127 and c not in _COOKIE_NAME_SEPARATORS for c in text)
+
+
+def _is_attribute_value(text: str) -> bool:
+    return bool(text) and all(32 < ord(c) < 127 and c != ";" for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +137,10 @@ class PendingCookie:
     awaiting_commit: bool = False
     # The session a dependency validated or a login created in this request.
     current_session: Any = None
+    # The response depends on the cookie: no shared cache may keep it for another user.
+    cookie_authenticated: bool = False
+    # Set once a 500 replaced the response: a commit arriving after it must fail.
+    refuse_late_commit: bool = False
 
     def set(self, value: str, expires_at: datetime | None, now: datetime) -> None:
         self.set_value = value
@@ -134,9 +164,9 @@ class PendingCookie:
 
 
 UNCOMMITTED_LOGIN_BODY = (
-    b'{"detail":"anchor_orm: a session was created but its transaction was not committed '
-    b"before the response. Commit in the route, or declare the database dependency with "
-    b'Depends(get_db, scope=\\"function\\") so it commits before the response is sent."}'
+    b'{"detail":"anchor_orm: a new session token was issued but its transaction was not committed '
+    b"before the response, so it was rolled back. Commit in the route, or declare the database "
+    b'dependency with Depends(get_db, scope=\\"function\\") so it commits before the response is sent."}'
 )
 
 
@@ -170,8 +200,10 @@ class AnchorMiddleware:
             if message["type"] == "http.response.start":
                 if pending.awaiting_commit and pending.set_value is not None:
                     # Sending this cookie would log the user in to a row that was never
-                    # saved; a clear error names the fix instead.
+                    # saved; a clear error names the fix instead, and the late commit
+                    # is refused so the database agrees with what the client was told.
                     replaced = True
+                    pending.refuse_late_commit = True
                     await send(
                         {
                             "type": "http.response.start",
@@ -192,6 +224,10 @@ class AnchorMiddleware:
                 if header_value is not None:
                     headers.append("set-cookie", header_value)
                     headers["cache-control"] = "no-store"
+                    _add_vary_cookie(headers)
+                elif pending.cookie_authenticated:
+                    if "cache-control" not in headers:
+                        headers["cache-control"] = "private"
                     _add_vary_cookie(headers)
             await send(message)
 

@@ -32,7 +32,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from anchor_orm._anchor import Anchor
-from anchor_orm._engine import create_engine
+from anchor_orm._engine import async_url, create_engine
 from anchor_orm._errors import ConfigurationError
 from anchor_orm._events import RevokeReason, SessionEvents
 from anchor_orm._purge import DEFAULT_BATCH_SIZE, PurgeBatch, purge_expired_sessions
@@ -45,12 +45,6 @@ EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 # How long to wait for a database server that does not answer.
 CONNECT_TIMEOUT_SECONDS = 10
-# Drivers given without "+driver" (a DATABASE_URL from a hosting platform) get the async one.
-ASYNC_DRIVERS = {
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-}
 USER_AGENT_COLUMN_WIDTH = 50
 
 
@@ -334,7 +328,7 @@ def make_engine(raw_url: str | None) -> tuple[AsyncEngine, str]:
         raise CommandError(
             "the database URL does not parse (e.g. postgresql+asyncpg://user@host/db)"
         ) from None
-    url = url.set(drivername=ASYNC_DRIVERS.get(url.drivername, url.drivername))
+    url = async_url(url)
     display_url = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite":
         database = url.database or ""

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import examples.app.audit  # registers AuditLog on SQLModel.metadata (ruff sees one "examples" import)
 import examples.app.models  # noqa: F401 - registers User and UserSession on SQLModel.metadata
 from anchor_orm import create_engine
 from anchor_orm.alembic import render_item, sqlite_foreign_keys_off

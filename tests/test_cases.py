@@ -239,6 +239,13 @@ async def test_c11_expired_session_is_not_extended_then_accepted(database):
         ({"samesite": "none", "secure": False}, "set secure=True"),
         ({"samesite": "sometimes"}, "use 'lax'"),
         ({"name": "bad name"}, "not a valid cookie name"),
+        ({"name": "nul\x00name"}, "not a valid cookie name"),
+        ({"name": "__host-s", "secure": False}, "__Host- cookie needs secure=True"),
+        ({"name": "__HOST-s", "domain": "example.com"}, "__Host- cookie needs"),
+        ({"name": "__secure-s", "secure": False}, "__Secure- cookie needs secure=True"),
+        ({"samesite": None}, "use 'lax'"),
+        ({"path": "/; Domain=evil.example"}, "would split the Set-Cookie header"),
+        ({"domain": "example.com; SameSite=None"}, "would split the Set-Cookie header"),
     ],
 )
 def test_c12_contradictory_cookie_settings_are_refused(settings, fix):
@@ -247,7 +254,15 @@ def test_c12_contradictory_cookie_settings_are_refused(settings, fix):
 
 
 @pytest.mark.parametrize(
-    ("keys", "fix"), [([], "secret_keys is empty"), (["short"], "at least 32"), ("a" * 40, "takes a list")]
+    ("keys", "fix"),
+    [
+        ([], "secret_keys is empty"),
+        (["short"], "at least 32"),
+        ([" " * 40], "at least 32"),
+        ("a" * 40, "takes a list"),
+        (None, "secret_keys is None"),
+        ([None], "is that variable set"),
+    ],
 )
 def test_c12_empty_or_short_secret_key_is_refused(keys, fix):
     with pytest.raises(ConfigurationError, match=fix):

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import func, select
 
-from anchor_orm import create_engine
+from anchor_orm import ConfigurationError, ExpiryPolicy, create_engine
+from anchor_orm._csrf import CSRFGuard
+from anchor_orm._engine import async_url
 from anchor_orm._tokens import TokenSigner
 from anchor_orm.testing import TestDatabase
 from tests.app import BASE_URL, SAME_ORIGIN, SECRET_KEY, build_app
@@ -61,6 +63,27 @@ async def test_c13_cookie_authenticated_write_from_elsewhere_is_403(database, me
         assert response.status_code == 403
         assert "refused" in response.json()["detail"]
         assert log.statements == []
+    assert await session_rows(database) == 1
+
+
+@pytest.mark.parametrize("route", ["/logout", "/logout-everywhere", "/change-password"])
+@pytest.mark.parametrize(
+    "headers",
+    [{"sec-fetch-site": "same-site"}, {"origin": "https://evil.example"}, {}],
+    ids=["same-site", "untrusted-origin", "no-headers"],
+)
+async def test_c13_forged_logout_and_revocation_are_403_and_write_nothing(database, route, headers):
+    """A sibling site's auto-submitted form must not even log the victim out."""
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        with count_statements(database.engine) as log:
+            response = await client.post(route, headers=headers)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+        assert log.writes == []
+        assert (await client.get("/me")).status_code == 200
     assert await session_rows(database) == 1
 
 
@@ -232,6 +255,34 @@ async def test_another_authorization_scheme_does_not_hide_the_cookie(database):
         ).status_code == 401
 
 
+async def test_a_touch_that_rolls_back_keeps_the_cookie_and_is_retried(database):
+    policy = ExpiryPolicy(idle_timeout=timedelta(hours=1), touch_interval=timedelta(minutes=50))
+    test_app = build_app(database, policy=policy)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        test_app.clock.advance(minutes=50)
+        failed = await client.post("/logout-everywhere-then-fail", headers=SAME_ORIGIN)
+        assert failed.status_code == 500
+        assert "set-cookie" not in failed.headers  # the extension rolled back with the rest
+        test_app.clock.advance(minutes=5)
+        retried = await client.get("/me")
+        assert retried.status_code == 200 and "set-cookie" in retried.headers
+        test_app.clock.advance(minutes=11)  # 66 minutes after login, 11 after the touch
+        assert (await client.get("/me")).status_code == 200
+
+
+async def test_authenticated_responses_are_private_to_the_cookie(database):
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        response = await client.get("/me")
+        assert "set-cookie" not in response.headers
+        assert response.headers["cache-control"] == "private"
+        assert response.headers["vary"] == "Cookie"
+
+
 # --- Faults ----------------------------------------------------------------------------
 
 
@@ -295,11 +346,40 @@ async def test_commit_after_the_response_is_refused_with_the_fix(database):
     would name a row that may never be saved, so the login fails loudly instead."""
     test_app = build_app(database, db_scope="request")
     await test_app.add_account(EMAIL)
-    async with test_app.client() as client:
+    # The refused late commit is raised after the response, as a server would log it.
+    transport = httpx.ASGITransport(app=test_app.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         response = await client.post("/login", params={"email": EMAIL}, headers=SAME_ORIGIN)
     assert response.status_code == 500
     assert "set-cookie" not in response.headers
-    assert 'scope=\\"function\\"' in response.text or 'scope="function"' in response.json()["detail"]
+    assert 'Depends(get_db, scope="function")' in response.json()["detail"]
+    # The late commit was refused too: the database agrees with what the client was told.
+    assert await session_rows(database) == 0
+
+
+async def test_logout_while_the_database_is_down_is_503():
+    async with unreachable_database("refused") as database:
+        test_app = build_app(database)
+        token = test_app.anchor.signer.sign(
+            "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+        )
+        async with test_app.client() as client:
+            headers = {**SAME_ORIGIN, "cookie": f"anchor_session={token}"}
+            response = await client.post("/logout", headers=headers)
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers  # nothing was revoked: keep the cookie
+
+
+@pytest.mark.parametrize("origins", [["*"], ["a.example"], ["https://a.example/path"], "https://a.example"])
+def test_trusted_origins_that_can_never_match_are_refused(origins):
+    with pytest.raises(ConfigurationError, match="trusted"):
+        CSRFGuard(origins)
+
+
+def test_plain_database_urls_get_the_async_driver():
+    assert async_url("postgresql://u@h/db").drivername == "postgresql+asyncpg"
+    assert async_url("sqlite:///./x.db").drivername == "sqlite+aiosqlite"
+    assert async_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
 
 
 # --- Concurrency -------------------------------------------------------------------------
@@ -319,6 +399,27 @@ async def test_logout_during_a_slow_request_stays_revoked(database):
     async with test_app.client() as client:
         assert (await client.get("/me", headers={"cookie": f"anchor_session={cookie}"})).status_code == 401
     assert await session_rows(database) == 0
+
+
+async def test_concurrent_rotations_hand_out_exactly_one_working_cookie(database):
+    test_app = build_app(database)
+    await test_app.add_account(EMAIL)
+    async with test_app.client() as client:
+        await log_in(client)
+        cookie = client.cookies["anchor_session"]
+    headers = {**SAME_ORIGIN, "cookie": f"anchor_session={cookie}"}
+    async with test_app.client() as racer:
+        responses = await asyncio.gather(*(racer.post("/reauthenticate", headers=headers) for _ in range(8)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 1, statuses
+    assert set(statuses) <= {200, 401, 409}
+    (winner,) = [r for r in responses if r.status_code == 200]
+    new_cookie = winner.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    async with test_app.client() as client:
+        assert (
+            await client.get("/me", headers={"cookie": f"anchor_session={new_cookie}"})
+        ).status_code == 200
+        assert (await client.get("/me", headers={"cookie": f"anchor_session={cookie}"})).status_code == 401
 
 
 async def test_interleaved_requests_of_two_users_each_see_their_own(database):

@@ -34,6 +34,10 @@ SECRET_KEY = "migration-test-secret-key-0123456789abcdef"
 pytestmark = pytest.mark.anyio
 
 
+# Everything upgrade head creates: the users, their sessions and the audit log.
+APP_TABLES = {"alembic_version", "user", "user_session", "audit_log"}
+
+
 def url_of(database: TestDatabase) -> str:
     return database.url.render_as_string(hide_password=False)
 
@@ -90,7 +94,7 @@ async def test_alembic_upgrade_check_and_downgrade_on_an_empty_database(backend:
         url = url_of(database)
         output = succeeded(await alembic(example("upgrade", "head"), example("check"), url=url))
         assert "No new upgrade operations detected" in output
-        assert await table_names(database) == {"alembic_version", "user", "user_session"}
+        assert await table_names(database) == APP_TABLES
 
         succeeded(await alembic(example("downgrade", "base"), url=url))
         assert await table_names(database) == {"alembic_version"}
@@ -120,8 +124,8 @@ async def test_upgrade_to_head_migrates_and_can_run_again(backend: Backend) -> N
 
         async with database.engine.connect() as connection:
             versions = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
-        assert versions == [("0002",)]
-        assert await table_names(database) == {"alembic_version", "user", "user_session"}
+        assert versions == [("0003",)]
+        assert await table_names(database) == APP_TABLES
 
 
 async def test_offline_mode_prints_the_sql(backend: Backend) -> None:
@@ -129,6 +133,7 @@ async def test_offline_mode_prints_the_sql(backend: Backend) -> None:
         result = await alembic(example("upgrade", "head", "--sql"), url=url_of(database))
         sql = succeeded(result)
         assert "CREATE TABLE user_session" in sql
+        assert "CREATE TABLE audit_log" in sql
         assert "ON DELETE CASCADE" in sql
         # --sql only prints: nothing was created.
         assert await table_names(database) == set()
@@ -152,6 +157,23 @@ async def test_migrated_session_table_has_the_hot_path_indexes(backend: Backend)
     assert not any(index["unique"] for index in indexes)
     (foreign_key,) = foreign_keys
     assert foreign_key["constrained_columns"] == ["user_id"]
+    assert (foreign_key["referred_table"], foreign_key["referred_columns"]) == ("user", ["id"])
+    assert foreign_key["options"].get("ondelete") == "CASCADE"
+
+
+async def test_migrated_audit_log_is_read_by_user_and_goes_with_the_user(backend: Backend) -> None:
+    async with empty_database(backend) as database:
+        await asyncio.to_thread(upgrade_to_head, url_of(database), configure_logging=False)
+
+        indexes = await inspect_db(database, lambda i: i.get_indexes("audit_log"))
+        foreign_keys = await inspect_db(database, lambda i: i.get_foreign_keys("audit_log"))
+
+    # audit_entries: one user's entries, newest first.
+    assert {index["name"]: index["column_names"] for index in indexes} == {
+        "ix_audit_log_user_id": ["user_id"],
+        "ix_audit_log_at": ["at"],
+    }
+    (foreign_key,) = foreign_keys
     assert (foreign_key["referred_table"], foreign_key["referred_columns"]) == ("user", ["id"])
     assert foreign_key["options"].get("ondelete") == "CASCADE"
 

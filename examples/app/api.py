@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
-from anchor_orm import Anchor, RequestSessions
+from anchor_orm import Anchor, RequestSessions, RevokeReason
 from examples.app.config import FRESH_LOGIN_WINDOW
 from examples.app.database import DB
 from examples.app.models import User, UserSession
@@ -170,7 +170,9 @@ def build_api(anchor: Anchor[UserSession], passwords: Passwords) -> APIRouter:
         if problem is not None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
         user.password_hash = await passwords.hash(body.new_password)
-        revoked = await sessions.revoke_all(user, keep=session)
+        # What sessions.password_changed(session) does, in two steps because the client
+        # needs the rotated token back: the audit log records "password_change".
+        revoked = await sessions.revoke_all(user, keep=session, reason=RevokeReason.PASSWORD_CHANGE)
         token = await sessions.rotate(session, reauthenticated=True)
         return NewToken(token=token, revoked=revoked)
 

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from anchor_orm import Anchor, create_engine, utc_now
 from examples.app.api import build_api
+from examples.app.audit import register_audit_log
 from examples.app.config import Config
 from examples.app.database import DB
 from examples.app.models import UserSession
@@ -37,15 +38,24 @@ def create_app(
     owns_engine = engine is None
     app_engine = engine if engine is not None else create_engine(config.database_url)
 
+    anchor = Anchor(UserSession, db=DB, secret_keys=config.secret_keys, clock=clock)
+    # Every login, rotation and sign-out adds an audit_log row to the transaction that
+    # makes the change: both commit, or neither.
+    register_audit_log(anchor)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Expired sessions are deleted hourly, off the request path (each one purged is
+        # audited as "expiry_purge"); of several workers on PostgreSQL, one purges at a time.
+        async with anchor.purge_in_background(app_engine, interval=timedelta(hours=1)):
+            yield
         if owns_engine:
             await app_engine.dispose()
 
     app = FastAPI(title="anchor_orm example app", lifespan=lifespan)
     app.state.engine = app_engine
-    anchor = Anchor(UserSession, db=DB, secret_keys=config.secret_keys, clock=clock)
+    # For code that runs next to the routes (scripts, tests): anchor.repository(db)...
+    app.state.anchor = anchor
     anchor.install(app)
 
     templates = make_templates(clock)

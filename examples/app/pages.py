@@ -12,6 +12,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from anchor_orm import Anchor, RequestSessions
+from examples.app.activity_rows import activity_rows
+from examples.app.audit import audit_entries
 from examples.app.config import FRESH_LOGIN_WINDOW
 from examples.app.database import DB
 from examples.app.models import User, UserSession
@@ -20,6 +22,9 @@ from examples.app.rendering import notice_text, redirect, render, safe_next
 from examples.app.session_rows import session_rows
 from examples.app.user_agents import parse_user_agent
 from examples.app.users import email_problem, find_user, normalize_email
+
+# The sessions page shows this many of the latest audit entries.
+RECENT_ACTIVITY_ROWS = 10
 
 
 def build_pages(anchor: Anchor[UserSession], passwords: Passwords, templates: Jinja2Templates) -> APIRouter:
@@ -123,13 +128,22 @@ def build_pages(anchor: Anchor[UserSession], passwords: Passwords, templates: Ji
     @router.get("/sessions")
     async def sessions_page(
         request: Request,
+        db: DB,
         session: CurrentSession,
         sessions: Sessions,
         notice: str | None = None,
         count: int | None = None,
     ) -> Response:
-        rows = session_rows(await sessions.list(session.user), current=session)
-        return page(request, "sessions.html", user=session.user, rows=rows, notice=notice_text(notice, count))
+        live = await sessions.list(session.user)
+        activity = activity_rows(await audit_entries(db, session.user, limit=RECENT_ACTIVITY_ROWS), live)
+        return page(
+            request,
+            "sessions.html",
+            user=session.user,
+            rows=session_rows(live, current=session),
+            activity=activity,
+            notice=notice_text(notice, count),
+        )
 
     @router.post("/sessions/{session_id}/revoke")
     async def revoke_session(session_id: str, session: CurrentSession, sessions: Sessions) -> Response:
@@ -172,11 +186,10 @@ def build_pages(anchor: Anchor[UserSession], passwords: Passwords, templates: Ji
             return page(request, "password.html", status_code=400, user=user, error=problem)
         user.password_hash = await passwords.hash(new_password)
         # Whoever else holds a session (perhaps the reason for the change) is out now;
-        # this device stays in, with a new token and a fresh login time.
-        # All in this request's transaction: the password and the sign-outs commit together.
-        # (sessions.password_changed(session) does these same two steps in one call.)
-        signed_out = await sessions.revoke_all(user, keep=session)
-        await sessions.rotate(session, reauthenticated=True)
+        # this device stays in, with a new token and a fresh login time. The audit log
+        # says "password_change". All in this request's transaction: the password, the
+        # sign-outs and their audit rows commit together.
+        signed_out = await sessions.password_changed(session)
         return redirect("/sessions", notice="password-changed", count=signed_out)
 
     # --- an action that needs a fresh login ------------------------------------------
