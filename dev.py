@@ -3,7 +3,7 @@
 
     python3 dev.py demo     migrate and start the example app on SQLite (DATABASE_URL for PostgreSQL)
     python3 dev.py test     run the whole test suite (ruff, mypy, pytest)
-    python3 dev.py bench    run the benchmarks (needs PostgreSQL)
+    python3 dev.py bench    run the benchmarks (needs PostgreSQL; --quick for a short run)
 
 Only the standard library is used here: this runs before anything is installed.
 """
@@ -16,24 +16,26 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-STAMP = VENV / ".installed-from"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+# The benchmarks get a virtual environment of their own: fastapi-users-db-sqlalchemy
+# pins SQLAlchemy below 2.1, and the test suite must keep running on the newest one.
+VENVS = {"dev": ROOT / ".venv", "bench": ROOT / ".venv-bench"}
 
 
-def ensure_venv() -> Path:
-    """Creates .venv and installs the project with its dev extras when pyproject changed."""
+def ensure_venv(extra: str = "dev") -> Path:
+    """Creates the extra's venv and installs the project into it when pyproject changed."""
+    folder = VENVS[extra]
+    stamp = folder / ".installed-from"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    python = BIN / "python"
-    if python.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+    python = folder / ("Scripts" if os.name == "nt" else "bin") / "python"
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     if not python.exists():
-        print("creating .venv ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing anchor_orm and its dev dependencies into .venv ...", flush=True)
+        print(f"creating {folder.name} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(folder)
+    print(f"installing anchor_orm and its {extra} dependencies into {folder.name} ...", flush=True)
     run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
-    STAMP.write_text(wanted)
+    run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extra}]"])
+    stamp.write_text(wanted)
     return python
 
 
@@ -66,7 +68,8 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         print(__doc__)
         sys.exit(2)
-    python = ensure_venv()
+    command = sys.argv[1]
+    python = ensure_venv("bench" if command == "bench" else "dev")
     COMMANDS[sys.argv[1]](python, sys.argv[2:])
 
 
