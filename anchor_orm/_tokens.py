@@ -26,7 +26,16 @@ class TokenParts:
 
 
 def new_token() -> TokenParts:
-    return TokenParts(secrets.token_urlsafe(SESSION_ID_BYTES), secrets.token_urlsafe(SECRET_BYTES))
+    return TokenParts(new_session_id(), secrets.token_urlsafe(SECRET_BYTES))
+
+
+def new_session_id() -> str:
+    # An id is typed on command lines (`anchor-orm revoke ID`): one starting with "-"
+    # would read as an option, so those (1 in 32) are drawn again.
+    while True:
+        session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
+        if session_id[0] != "-":
+            return session_id
 
 
 def hash_secret(secret: str) -> str:

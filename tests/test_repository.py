@@ -263,3 +263,12 @@ async def test_repository_refuses_a_user_of_the_wrong_type(database):
     async with database.session() as db:
         with pytest.raises(TypeError, match="expected a Account"):
             await anchor.repository(db).create(object())
+
+
+def test_session_ids_never_start_with_a_dash():
+    """A CLI would read such an id as an option."""
+    from anchor_orm._tokens import new_session_id
+
+    ids = [new_session_id() for _ in range(5000)]
+    assert not any(session_id.startswith("-") for session_id in ids)
+    assert len(set(ids)) == 5000 and {len(i) for i in ids} == {22}
