@@ -5,7 +5,7 @@ The public names are the ones below; modules starting with ``_`` are private.
 
 from anchor_orm._anchor import Anchor, RequestSessions
 from anchor_orm._engine import create_engine
-from anchor_orm._errors import AnchorError, ConfigurationError
+from anchor_orm._errors import AnchorError, ConfigurationError, SessionConflict
 from anchor_orm._events import (
     RevokeReason,
     SessionCreated,
@@ -47,6 +47,7 @@ __all__ = [
     "RequestSessions",
     "RevokeReason",
     "SessionBackend",
+    "SessionConflict",
     "SessionCreated",
     "SessionEvent",
     "SessionEvents",

@@ -255,15 +255,6 @@ class SessionRepository(Generic[SessionT]):
         set_committed_value(session, "expires_at", new_expires_at)
         return True
 
-    async def get(self, session_id: str) -> SessionT | None:
-        """A session by its public id, live or not, with its user."""
-        statement = (
-            select(self._model)
-            .options(joinedload(self._info.user_relationship))
-            .where(col(self._model.id) == session_id)
-        )
-        return (await self._entities(statement)).first()
-
     async def list(self, user: Any) -> Sequence[SessionT]:
         """The user's live sessions, newest first."""
         model = self._model
