@@ -53,7 +53,7 @@ class Sizes:
     purge_batch_size: int = 5_000
     # The purge sleeps this many times each batch's duration between batches: a third
     # of the time at work, it still clears 1,000,000 rows in about a minute here.
-    purge_pause_ratio: float = 2.0
+    purge_pause_ratio: float = 3.0
     # SQLite serves fewer requests per second here: fewer requests keep the run near
     # ten minutes.
     sqlite_requests_per_round: int = 1_000
@@ -335,7 +335,7 @@ def main() -> None:
         "--purge-pause-ratio",
         type=float,
         default=None,
-        help="pause between purge batches, as a multiple of a batch's duration (default 2; 0: no pause)",
+        help="pause between purge batches, as a multiple of a batch's duration (default 3; 0: no pause)",
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
