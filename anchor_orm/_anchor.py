@@ -4,7 +4,7 @@
 # dependency closures below, and they must be the real objects, not strings.
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, get_args, get_origin
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from anchor_orm._csrf import CSRFGuard
 from anchor_orm._errors import ConfigurationError, SessionConflict
 from anchor_orm._events import RevokeReason, SessionCreated, SessionEvents
 from anchor_orm._expiry import Clock, ExpiryPolicy, utc_now
+from anchor_orm._models import AnchorSessionBase
 from anchor_orm._purge import DEFAULT_BATCH_SIZE, BackgroundPurge, purge_in_background
 from anchor_orm._repository import IssuedSession, RecentTouches, SessionRepository
 from anchor_orm._schema import SessionT, inspect_session_model
@@ -68,18 +69,19 @@ class RequestSessions(SessionRepository[SessionT]):
         ip_address = client.host if client else None
         user_agent = self._request.headers.get("user-agent")
         new_device = None
-        if self._anchor.events.wants(SessionCreated):
-            # Asked before logout() deletes the session this browser may already carry.
-            new_device = await self.is_new_device(user, ip_address=ip_address, user_agent=user_agent)
-        await self.logout()
-        issued = await self.create(
-            user,
-            remember=remember,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            data=data,
-            new_device=new_device,
-        )
+        with _store_errors_as_503():
+            if self._anchor.events.wants(SessionCreated):
+                # Asked before logout() deletes the session this browser may already carry.
+                new_device = await self.is_new_device(user, ip_address=ip_address, user_agent=user_agent)
+            await self.logout()
+            issued = await self.create(
+                user,
+                remember=remember,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                data=data,
+                new_device=new_device,
+            )
         self._set_cookie_after_commit(issued.token, issued.session)
         self._pending.current_session = issued.session
         return issued
@@ -150,7 +152,7 @@ class RequestSessions(SessionRepository[SessionT]):
 
     def _set_cookie_after_commit(self, token: str, session: SessionT) -> None:
         pending = self._pending
-        pending.set(token, session.expires_at if session.remember else None, self.now())
+        pending.set(token, _cookie_expiry(session), self.now())
         pending.awaiting_commit = True
         # On rollback the row is gone: the cookie must not be sent at all.
         when_transaction_ends(self.db, on_commit=pending.confirm, on_rollback=pending.cancel_set)
@@ -397,7 +399,8 @@ def _undo_touch_on_rollback(anchor: "Anchor[Any]", db: Any, session_id: str, pen
     when_transaction_ends(db, on_commit=None, on_rollback=undo)
 
 
-def _cookie_expiry(session: Any) -> Any:
+def _cookie_expiry(session: AnchorSessionBase) -> datetime | None:
+    """When the cookie should die: None makes a browser-session cookie (remember me: no)."""
     return session.expires_at if session.remember else None
 
 
